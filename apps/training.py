@@ -1,0 +1,189 @@
+"""The training harness of the apps: seeding and the callbacks every `fit` gets.
+
+Every file is written atomically, so a kill at any moment leaves the previous complete
+version: the resume state, the best and last checkpoints, and the history.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from preprocessing.files import read_json, write_csv, write_json
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the backend (`keras.utils.set_random_seed`)."""
+    keras.utils.set_random_seed(seed)
+
+
+class ResumeState(keras.callbacks.Callback):
+    """Back up weights and optimizer state after every epoch; restore them at `fit` start.
+
+    Like `keras.callbacks.BackupAndRestore`, but crash-safe: each epoch's weights go to a
+    new file and `state.json` names the newest complete one, so a kill mid-write resumes
+    from the previous epoch. Callbacks in `stateful` (LR plateau, early stopping) get their
+    counters back too, so a resumed run takes the same decisions as an uninterrupted one.
+    """
+
+    STATE_ATTRS = ("wait", "best", "cooldown_counter", "best_epoch", "stopped_epoch")
+
+    def __init__(self, folder: str | Path, stateful: list[keras.callbacks.Callback] = ()):
+        super().__init__()
+        self.folder = Path(folder)
+        self.stateful = list(stateful)
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed by the saved state (0 when there is none)."""
+        state = self.folder / "state.json"
+        return read_json(state)["epoch"] if state.exists() else 0
+
+    def on_train_begin(self, logs=None):
+        state_file = self.folder / "state.json"
+        if not state_file.exists():
+            return
+        state = read_json(state_file)
+        for optimizer in _optimizers(self.model):
+            if not optimizer.built:
+                optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self.folder / state["weights"])
+        for callback, attrs in zip(self.stateful, state["callbacks"], strict=True):
+            for name, value in attrs.items():
+                setattr(callback, name, value)
+        self.model._initial_epoch = state["epoch"]
+        print(f"Resuming from {self.folder} after epoch {state['epoch']}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training and not _finite(logs):
+            return  # never back up a diverged model
+        weights = f"epoch-{epoch + 1:05d}.weights.h5"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".tmp-{weights}"
+        self.model.save_weights(tmp)
+        tmp.replace(self.folder / weights)
+        callbacks = [
+            {a: _plain(getattr(cb, a)) for a in self.STATE_ATTRS if hasattr(cb, a)}
+            for cb in self.stateful
+        ]
+        write_json(
+            self.folder / "state.json",
+            {"epoch": epoch + 1, "weights": weights, "callbacks": callbacks},
+        )
+        for old in self.folder.glob("epoch-*.weights.h5"):
+            if old.name != weights:
+                old.unlink()
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Save `best.keras` when `monitor` improves and `last.keras` after every epoch."""
+
+    def __init__(self, folder: str | Path, monitor: str, mode: str):
+        super().__init__()
+        self.folder = Path(folder)
+        self.monitor, self.mode = monitor, mode
+        self.best = None
+
+    def on_train_begin(self, logs=None):
+        history = self.folder.parent / "history.csv"
+        if self.best is None and history.exists() and (self.folder / "best.keras").exists():
+            values = pd.read_csv(history).get(self.monitor)
+            if values is not None and len(values):
+                self.best = float(values.min() if self.mode == "min" else values.max())
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if not _finite(logs):
+            return
+        current = logs.get(self.monitor)
+        if current is not None and (
+            self.best is None
+            or (current < self.best if self.mode == "min" else current > self.best)
+        ):
+            self.best = float(current)
+            save_model(self.model, self.folder / "best.keras")
+        save_model(self.model, self.folder / "last.keras")
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Write `history.csv` (one row per epoch, with the learning rate), rewritten atomically.
+
+    On resume, rows from epochs that are being redone are replaced, so the history stays
+    continuous: no duplicated and no lost epochs.
+    """
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = pd.read_csv(self.path) if self.path.exists() else pd.DataFrame()
+        if len(rows):
+            rows = rows[rows["epoch"] < epoch + 1]
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and "learning_rate" not in row:
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        write_csv(self.path, pd.concat([rows, pd.DataFrame([row])], ignore_index=True))
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stop training when any logged loss becomes NaN or infinite, saying where and which."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = {k: v for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+        if bad:
+            name, value = next(iter(bad.items()))
+            print(
+                f"\nStopped: {name} became {value} at epoch {self.epoch + 1}, step {batch + 1}; "
+                "the checkpoints keep the last good epoch."
+            )
+            self.model.stop_training = True
+
+
+def save_model(model: keras.Model, path: str | Path) -> None:
+    """`model.save` through a temporary file, so a kill never leaves a truncated `.keras`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    model.save(tmp)
+    tmp.replace(path)
+
+
+def run_callbacks(
+    out: Path, monitor: str, mode: str, extra: list[keras.callbacks.Callback] = ()
+) -> list[keras.callbacks.Callback]:
+    """The callbacks of every training app, in order: `extra` (LR, early stopping) first,
+    then NaN guard, history, checkpoints and the resume state (which also restores `extra`)."""
+    extra = list(extra)
+    return [
+        *extra,
+        NaNGuard(),
+        HistoryCSV(out / "history.csv"),
+        BestCheckpoint(out / "checkpoints", monitor, mode),
+        ResumeState(out / "checkpoints" / "resume", stateful=extra),
+    ]
+
+
+def _optimizers(model: keras.Model) -> list[keras.optimizers.Optimizer]:
+    found = [getattr(model, name, None) for name in ("optimizer", "d_optimizer", "g_optimizer")]
+    return [o for o in found if isinstance(o, keras.optimizers.Optimizer)]
+
+
+def _finite(logs) -> bool:
+    return all(math.isfinite(float(v)) for v in (logs or {}).values())
+
+
+def _plain(value):
+    return float(value) if isinstance(value, (np.floating, np.integer, float)) else value

@@ -1,0 +1,75 @@
+"""Figures shared by the pipelines: atomic saving, training curves and digit-domain grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from preprocessing.files import atomic_path  # noqa: E402
+
+DEMO_NOTE = "demo data"
+
+
+def save_figure(fig: plt.Figure, path: str | Path, pdf: bool = False) -> Path:
+    """Save `fig` as PNG (and PDF) atomically, close it, return the PNG path."""
+    path = Path(path).with_suffix(".png")
+    for suffix in (".png", ".pdf") if pdf else (".png",):
+        with atomic_path(path.with_suffix(suffix)) as tmp:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def titled(title: str, demo: bool) -> str:
+    """A figure title, marked when the figure shows offline demo data."""
+    return f"{title} [{DEMO_NOTE}]" if demo else title
+
+
+def show_image(ax: plt.Axes, image: np.ndarray, title: str = "") -> None:
+    """Draw a uint8 or [0, 1] / [-1, 1] float image without axes."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip((image + 1) / 2 if image.min() < 0 else image, 0, 1)
+    ax.imshow(image.squeeze(), cmap="gray" if image.shape[-1] == 1 else None)
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def plot_domain_samples(
+    source: np.ndarray,
+    target: np.ndarray,
+    labels: np.ndarray,
+    source_name: str,
+    target_name: str,
+    demo: bool = False,
+) -> plt.Figure:
+    """Paired source / target images (same indices), one column per pair."""
+    n = len(source)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.6), squeeze=False)
+    for i in range(n):
+        show_image(axes[0, i], source[i], f"{source_name}: {labels[i]}")
+        show_image(axes[1, i], target[i], f"{target_name}: {labels[i]}")
+    fig.suptitle(titled(f"{source_name} and {target_name} pairs (same indices)", demo))
+    return fig
+
+
+def plot_training_curves(history: pd.DataFrame, title: str, demo: bool = False) -> plt.Figure:
+    """Loss and accuracy per epoch, train and validation."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for column, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            if column in history:
+                ax.plot(history["epoch"], history[column], marker="o", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(metric.capitalize())
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(titled(title, demo))
+    return fig

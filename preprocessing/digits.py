@@ -1,0 +1,286 @@
+"""Digit domains for PixelDA: MNIST, MNIST-M (read or synthesized) and the offline demo pair.
+
+A `DigitPair` holds a labelled source domain and a target domain that pair by index
+(target image i shows source digit i on a new background). Target labels are kept for
+evaluation only; the training pipelines in this module never yield them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from preprocessing.files import InputError
+
+SIZE = 32
+MNISTM_PARTS = ("train", "test")
+DEMO_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina")
+
+
+@dataclasses.dataclass
+class DigitPair:
+    """Source and target images (uint8, N x 32 x 32 x 3) that pair by index."""
+
+    name: str
+    source: np.ndarray
+    labels: np.ndarray
+    target: np.ndarray
+    target_labels: np.ndarray  # evaluation only
+    demo: bool = False
+
+    @property
+    def source_name(self) -> str:
+        return "demo source (sklearn digits)" if self.demo else "MNIST"
+
+    @property
+    def target_name(self) -> str:
+        return "demo target (skimage photos)" if self.demo else "MNIST-M"
+
+    def __post_init__(self):
+        if not len(self.source) == len(self.labels) == len(self.target) == len(self.target_labels):
+            raise InputError(f"{self.name}: source and target sets differ in size")
+
+
+# ---------------------------------------------------------------- MNIST
+
+
+def load_mnist(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """All 70,000 MNIST digits (train then test) as 28x28 uint8, with labels.
+
+    `path` is an npz in the `keras.datasets.mnist` layout; without it keras downloads
+    (and caches) the data.
+    """
+    if path is None:
+        import keras
+
+        try:
+            (xa, ya), (xb, yb) = keras.datasets.mnist.load_data()
+        except Exception as err:  # network errors come in many types
+            raise InputError(
+                f"cannot download MNIST ({err.__class__.__name__}): pass --mnist PATH "
+                "to an npz with x_train, y_train, x_test, y_test"
+            ) from err
+        return np.concatenate([xa, xb]), np.concatenate([ya, yb])
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"--mnist {path}: no such file (an npz like keras' mnist.npz)")
+    try:
+        with np.load(path) as data:
+            x = np.concatenate([data["x_train"], data["x_test"]])
+            y = np.concatenate([data["y_train"], data["y_test"]])
+    except (KeyError, ValueError, OSError) as err:
+        raise InputError(
+            f"--mnist {path}: not an npz with x_train, y_train, x_test, y_test ({err})"
+        ) from err
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise InputError(f"--mnist {path}: images are {x.shape[1:]}, expected 28x28")
+    return x.astype(np.uint8), y.astype(np.int64)
+
+
+def mnist_to_rgb32(digits: np.ndarray) -> np.ndarray:
+    """28x28 grey digits -> 32x32x3 (zero padding of 2, as MNIST-M was made)."""
+    padded = np.pad(digits, ((0, 0), (2, 2), (2, 2)))
+    return np.repeat(padded[..., None], 3, axis=-1)
+
+
+# ---------------------------------------------------------------- MNIST-M
+
+
+def read_mnistm(root: str | Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Read MNIST-M in the canonical layout; returns [(images, labels)] for train and test.
+
+    `root` holds `mnist_m_{train,test}/` and `mnist_m_{train,test}_labels.txt` with lines
+    `00000000.png 5`. A set with only a train part (e.g. 70,000 images) is returned alone.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"--mnistm {root}: no such folder (the one holding mnist_m_train/)")
+    parts = []
+    for part in MNISTM_PARTS:
+        folder, label_file = root / f"mnist_m_{part}", root / f"mnist_m_{part}_labels.txt"
+        if not folder.is_dir() and not label_file.exists() and part == "test":
+            continue
+        if not folder.is_dir():
+            raise InputError(f"--mnistm {root}: folder {folder.name}/ is missing")
+        if not label_file.is_file():
+            raise InputError(f"--mnistm {root}: label file {label_file.name} is missing")
+        names, labels = _read_labels(label_file)
+        files = [folder / n for n in names]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            raise InputError(
+                f"{label_file}: lists {len(files)} images but {len(missing)} are missing "
+                f"from {folder.name}/ (first: {missing[0].name})"
+            )
+        with ThreadPoolExecutor(os.cpu_count()) as pool:
+            images = np.stack(list(pool.map(_read_rgb32, files)))
+        parts.append((images, labels))
+    return parts
+
+
+def _read_labels(label_file: Path) -> tuple[list[str], np.ndarray]:
+    names, labels = [], []
+    for number, line in enumerate(label_file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit():
+            raise InputError(f"{label_file}:{number}: expected 'NAME.png LABEL', got {line!r}")
+        names.append(fields[0])
+        labels.append(int(fields[1]))
+    return names, np.asarray(labels, dtype=np.int64)
+
+
+def _read_rgb32(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: not a readable image")
+    if image.shape[:2] != (SIZE, SIZE):
+        raise InputError(f"{path}: image is {image.shape[1]}x{image.shape[0]}, expected 32x32")
+    return image[..., ::-1]
+
+
+def pair_mnist_mnistm(
+    mnist: tuple[np.ndarray, np.ndarray], mnistm: list[tuple[np.ndarray, np.ndarray]]
+) -> DigitPair:
+    """Pair MNIST-M with MNIST by index: train part with MNIST train (the first 60,000),
+    test part with MNIST test; a single part pairs with all 70,000 in order."""
+    x, y = mnist
+    offsets = (0,) if len(mnistm) == 1 else (0, 60000)
+    source, labels = [], []
+    for offset, (images, target_labels) in zip(offsets, mnistm, strict=True):
+        index = np.arange(offset, offset + len(images))
+        if index[-1] >= len(x):
+            raise InputError(f"MNIST-M has {len(images)} images, more than MNIST can pair with")
+        agree = np.mean(y[index] == target_labels)
+        if agree < 0.99:
+            raise InputError(
+                f"MNIST-M labels agree with MNIST on only {agree:.0%} of paired indices: "
+                "the --mnistm folder does not pair with --mnist by index"
+            )
+        source.append(mnist_to_rgb32(x[index]))
+        labels.append(y[index])
+    return DigitPair(
+        "MNIST -> MNIST-M",
+        np.concatenate(source),
+        np.concatenate(labels),
+        np.concatenate([images for images, _ in mnistm]),
+        np.concatenate([lab for _, lab in mnistm]),
+    )
+
+
+def synthesize_mnistm(digits: np.ndarray, photos: list[np.ndarray], seed: int = 0) -> np.ndarray:
+    """Ganin & Lempitsky's recipe: |random colour-photo patch - digit| per channel.
+
+    `digits` are N x 32 x 32 x 3 uint8, `photos` RGB uint8 arrays of any size >= 32.
+    """
+    rng = np.random.default_rng(seed)
+    usable = [p for p in photos if p.ndim == 3 and min(p.shape[:2]) >= SIZE]
+    if not usable:
+        raise InputError("no colour photo of at least 32x32 to take backgrounds from")
+    out = np.empty_like(digits)
+    choice = rng.integers(len(usable), size=len(digits))
+    for i, digit in enumerate(digits):
+        photo = usable[choice[i]]
+        y0 = rng.integers(photo.shape[0] - SIZE + 1)
+        x0 = rng.integers(photo.shape[1] - SIZE + 1)
+        patch = photo[y0 : y0 + SIZE, x0 : x0 + SIZE, :3].astype(np.int16)
+        out[i] = np.abs(patch - digit.astype(np.int16)).astype(np.uint8)
+    return out
+
+
+def read_photos(folder: str | Path) -> list[np.ndarray]:
+    """Every readable colour image of a folder (e.g. BSDS500 train), as RGB uint8."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"--mnistm-backgrounds {folder}: no such folder of colour photos")
+    photos = []
+    for path in sorted(folder.iterdir()):
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        if image is not None:
+            photos.append(image[..., ::-1])
+    if not photos:
+        raise InputError(f"--mnistm-backgrounds {folder}: no readable images in it")
+    return photos
+
+
+# ---------------------------------------------------------------- demo pair
+
+
+def demo_pair(seed: int = 0) -> DigitPair:
+    """Offline demo data: scikit-learn's 1,797 real 8x8 digits upsampled to 32x32, and the
+    MNIST-M recipe over the colour photos bundled with scikit-image. Nothing downloaded."""
+    from skimage import data
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    grey = (bunch.images * (255.0 / 16.0)).astype(np.float32)
+    big = np.stack([cv2.resize(g, (24, 24), interpolation=cv2.INTER_CUBIC) for g in grey])
+    digits = np.pad(np.clip(big, 0, 255).astype(np.uint8), ((0, 0), (4, 4), (4, 4)))
+    source = np.repeat(digits[..., None], 3, axis=-1)
+    photos = [getattr(data, name)() for name in DEMO_PHOTOS]
+    target = synthesize_mnistm(source, [p[..., :3] for p in photos if p.ndim == 3], seed)
+    labels = bunch.target.astype(np.int64)
+    return DigitPair(
+        "demo data (sklearn digits -> skimage photos)", source, labels, target, labels, demo=True
+    )
+
+
+def load_pair(
+    pair: str,
+    mnist: str | Path | None = None,
+    mnistm: str | Path | None = None,
+    backgrounds: str | Path | None = None,
+    seed: int = 0,
+) -> DigitPair:
+    """The digit pair the apps' flags describe (`--pair`, `--mnist`, `--mnistm`,
+    `--mnistm-backgrounds`)."""
+    if pair == "digits-demo":
+        return demo_pair(seed)
+    if pair != "mnist-mnistm":
+        raise InputError(f"--pair {pair}: choose mnist-mnistm or digits-demo")
+    x, y = load_mnist(mnist)
+    if mnistm is not None:
+        return pair_mnist_mnistm((x, y), read_mnistm(mnistm))
+    if backgrounds is None:
+        raise InputError(
+            "MNIST-M is needed: pass --mnistm DIR (canonical layout), or --mnistm-backgrounds "
+            "DIR of colour photos (e.g. BSDS500) to synthesize it, or --pair digits-demo"
+        )
+    source = mnist_to_rgb32(x)
+    target = synthesize_mnistm(source, read_photos(backgrounds), seed)
+    return DigitPair("MNIST -> MNIST-M (synthesized)", source, y, target, y)
+
+
+# ---------------------------------------------------------------- splits and pipelines
+
+
+def paired_split(
+    n: int, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """One seeded random split of pair indices, applied to both domains alike."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * test_fraction))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def to_unit_range(images: tf.Tensor) -> tf.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1], PixelDA's pixel range."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def labelled_dataset(
+    images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_seed: int | None = None
+) -> tf.data.Dataset:
+    """(image, label) batches in [-1, 1]; shuffled every epoch when a seed is given."""
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x, y: (to_unit_range(x), y), tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
