@@ -1,0 +1,13 @@
+"""Shared test set-up: quiet TensorFlow, fixed seeds. Tests make their own tiny data."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
