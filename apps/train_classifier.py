@@ -20,7 +20,7 @@ from models.classifier import build_classifier, paper_optimizer
 from preprocessing.digits import labelled_dataset, load_pair, paired_split
 from preprocessing.files import write_csv
 
-QUICK_TRAIN, QUICK_EPOCHS, EPOCHS = 12_000, 3, 20
+QUICK_TRAIN, QUICK_EPOCHS, EPOCHS = 20_000, 3, 20
 
 
 def parser() -> argparse.ArgumentParser:

@@ -53,8 +53,19 @@ def plot_domain_samples(
     n = len(source)
     fig, axes = plt.subplots(2, n, figsize=(1.6 * n, 3.6), squeeze=False)
     for i in range(n):
-        show_image(axes[0, i], source[i], f"{source_name}: {labels[i]}")
-        show_image(axes[1, i], target[i], f"{target_name}: {labels[i]}")
+        show_image(axes[0, i], source[i], f"label {labels[i]}")
+        show_image(axes[1, i], target[i], f"label {labels[i]}")
+    for row, name in enumerate((source_name, target_name)):
+        axes[row, 0].text(
+            -0.1,
+            0.5,
+            name,
+            transform=axes[row, 0].transAxes,
+            ha="right",
+            va="center",
+            rotation=90,
+            fontsize=8,
+        )
     fig.suptitle(titled(f"{source_name} and {target_name} pairs (same indices)", demo))
     return fig
 
@@ -67,6 +78,7 @@ def plot_training_curves(history: pd.DataFrame, title: str, demo: bool = False) 
             if column in history:
                 ax.plot(history["epoch"], history[column], marker="o", label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(metric)
         ax.set_title(metric.capitalize())
         ax.grid(alpha=0.3)

@@ -30,8 +30,9 @@ def write_report(path: str | Path, title: str, sections: list[tuple[str, str]], 
     parts = [f"# {title}"]
     if demo:
         parts.append(
-            "> **Demo data.** These numbers come from the offline demo pair, not from "
-            "MNIST / MNIST-M or Kvasir; they show that the pipeline runs, nothing more."
+            "> **Demo data.** These numbers come from the offline demo data that the project "
+            "generates, not from the real data sets; they show that the pipeline runs, "
+            "nothing more."
         )
     parts += [f"## {heading}\n\n{body}" for heading, body in sections]
     write_text(path, "\n\n".join(parts) + "\n")

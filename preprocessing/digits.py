@@ -50,8 +50,11 @@ class DigitPair:
 # ---------------------------------------------------------------- MNIST
 
 
-def load_mnist(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """All 70,000 MNIST digits (train then test) as 28x28 uint8, with labels.
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def load_mnist(path: str | Path | None = None) -> tuple[Split, Split]:
+    """MNIST as `((x_train, y_train), (x_test, y_test))`, 28x28 uint8, like keras.
 
     `path` is an npz in the `keras.datasets.mnist` layout; without it keras downloads
     (and caches) the data.
@@ -60,27 +63,27 @@ def load_mnist(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
         import keras
 
         try:
-            (xa, ya), (xb, yb) = keras.datasets.mnist.load_data()
+            return keras.datasets.mnist.load_data()
         except Exception as err:  # network errors come in many types
             raise InputError(
                 f"cannot download MNIST ({err.__class__.__name__}): pass --mnist PATH "
                 "to an npz with x_train, y_train, x_test, y_test"
             ) from err
-        return np.concatenate([xa, xb]), np.concatenate([ya, yb])
     path = Path(path)
     if not path.is_file():
         raise InputError(f"--mnist {path}: no such file (an npz like keras' mnist.npz)")
     try:
         with np.load(path) as data:
-            x = np.concatenate([data["x_train"], data["x_test"]])
-            y = np.concatenate([data["y_train"], data["y_test"]])
+            parts = [(data[f"x_{p}"], data[f"y_{p}"]) for p in MNISTM_PARTS]
     except (KeyError, ValueError, OSError) as err:
         raise InputError(
             f"--mnist {path}: not an npz with x_train, y_train, x_test, y_test ({err})"
         ) from err
-    if x.ndim != 3 or x.shape[1:] != (28, 28):
-        raise InputError(f"--mnist {path}: images are {x.shape[1:]}, expected 28x28")
-    return x.astype(np.uint8), y.astype(np.int64)
+    for x, _ in parts:
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise InputError(f"--mnist {path}: images are {x.shape[1:]}, expected 28x28")
+    (xa, ya), (xb, yb) = parts
+    return (xa.astype(np.uint8), ya.astype(np.int64)), (xb.astype(np.uint8), yb.astype(np.int64))
 
 
 def mnist_to_rgb32(digits: np.ndarray) -> np.ndarray:
@@ -146,26 +149,31 @@ def _read_rgb32(path: Path) -> np.ndarray:
     return image[..., ::-1]
 
 
-def pair_mnist_mnistm(
-    mnist: tuple[np.ndarray, np.ndarray], mnistm: list[tuple[np.ndarray, np.ndarray]]
-) -> DigitPair:
-    """Pair MNIST-M with MNIST by index: train part with MNIST train (the first 60,000),
-    test part with MNIST test; a single part pairs with all 70,000 in order."""
-    x, y = mnist
-    offsets = (0,) if len(mnistm) == 1 else (0, 60000)
+def pair_mnist_mnistm(mnist: tuple[Split, Split], mnistm: list[Split]) -> DigitPair:
+    """Pair MNIST-M with MNIST by index: its train part with MNIST train, its test part with
+    MNIST test; a single part (e.g. 70,000 images) pairs with all of MNIST in order."""
+    if len(mnistm) == 1:
+        mnist = (
+            (
+                np.concatenate([mnist[0][0], mnist[1][0]]),
+                np.concatenate([mnist[0][1], mnist[1][1]]),
+            ),
+        )
     source, labels = [], []
-    for offset, (images, target_labels) in zip(offsets, mnistm, strict=True):
-        index = np.arange(offset, offset + len(images))
-        if index[-1] >= len(x):
-            raise InputError(f"MNIST-M has {len(images)} images, more than MNIST can pair with")
-        agree = np.mean(y[index] == target_labels)
+    for (x, y), (images, target_labels) in zip(mnist, mnistm, strict=False):
+        if len(images) > len(x):
+            raise InputError(
+                f"MNIST-M has {len(images)} images in a part where MNIST has {len(x)}: "
+                "the --mnistm folder does not pair with --mnist"
+            )
+        agree = np.mean(y[: len(images)] == target_labels)
         if agree < 0.99:
             raise InputError(
                 f"MNIST-M labels agree with MNIST on only {agree:.0%} of paired indices: "
                 "the --mnistm folder does not pair with --mnist by index"
             )
-        source.append(mnist_to_rgb32(x[index]))
-        labels.append(y[index])
+        source.append(mnist_to_rgb32(x[: len(images)]))
+        labels.append(y[: len(images)])
     return DigitPair(
         "MNIST -> MNIST-M",
         np.concatenate(source),
@@ -245,14 +253,16 @@ def load_pair(
         return demo_pair(seed)
     if pair != "mnist-mnistm":
         raise InputError(f"--pair {pair}: choose mnist-mnistm or digits-demo")
-    x, y = load_mnist(mnist)
+    parts = load_mnist(mnist)
     if mnistm is not None:
-        return pair_mnist_mnistm((x, y), read_mnistm(mnistm))
+        return pair_mnist_mnistm(parts, read_mnistm(mnistm))
     if backgrounds is None:
         raise InputError(
             "MNIST-M is needed: pass --mnistm DIR (canonical layout), or --mnistm-backgrounds "
             "DIR of colour photos (e.g. BSDS500) to synthesize it, or --pair digits-demo"
         )
+    x = np.concatenate([parts[0][0], parts[1][0]])
+    y = np.concatenate([parts[0][1], parts[1][1]])
     source = mnist_to_rgb32(x)
     target = synthesize_mnistm(source, read_photos(backgrounds), seed)
     return DigitPair("MNIST -> MNIST-M (synthesized)", source, y, target, y)
@@ -283,4 +293,29 @@ def labelled_dataset(
     if shuffle_seed is not None:
         ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda x, y: (to_unit_range(x), y), tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def adaptation_dataset(
+    source: np.ndarray, labels: np.ndarray, target: np.ndarray, batch_size: int, seed: int = 0
+) -> tf.data.Dataset:
+    """Endless `((x_s, y_s), x_t)` batches in [-1, 1] for domain adaptation.
+
+    Source and target are reshuffled every pass, each with its own order, so training never
+    sees the index pairing; target labels are not an argument. Batches are full (static shape).
+    """
+
+    def endless(images: np.ndarray, shuffle_seed: int) -> tf.data.Dataset:
+        index = tf.data.Dataset.range(len(images)).shuffle(
+            len(images), seed=shuffle_seed, reshuffle_each_iteration=True
+        )
+        return index.repeat().batch(batch_size, drop_remainder=True)
+
+    source, labels, target = (tf.constant(a) for a in (source, labels, target))
+    ds = tf.data.Dataset.zip(endless(source, seed), endless(target, seed + 1))
+    ds = ds.map(
+        lambda i, j: ((to_unit_range(tf.gather(source, i)), tf.gather(labels, i)),
+                      to_unit_range(tf.gather(target, j))),
+        tf.data.AUTOTUNE,
+    )
     return ds.prefetch(tf.data.AUTOTUNE)
