@@ -32,6 +32,14 @@ class Sampling(layers.Layer):
         eps = keras.random.normal(ops.shape(mu), dtype=mu.dtype, seed=self.seed_generator)
         return mu + ops.exp(0.5 * log_var) * eps
 
+    # The generator's state is not a weight: saved here so that a run resumed from a
+    # checkpoint draws the same noise as an uninterrupted one.
+    def save_own_variables(self, store):
+        store["0"] = keras.ops.convert_to_numpy(self.seed_generator.state.value)
+
+    def load_own_variables(self, store):
+        self.seed_generator.state.assign(store["0"])
+
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
 

@@ -12,7 +12,8 @@ from models.endovae import EndoVAE, build_decoder, build_encoder
 
 
 def tiny_vae(beta: float = 1.0, seed: int = 0, lr: float = 1e-3) -> EndoVAE:
-    """A compiled EndoVAE for 16x16x3 images with a 2-d latent space."""
+    """A compiled EndoVAE for 16x16x3 images with a 2-d latent space (same seed, same init)."""
+    keras.utils.set_random_seed(seed)
     encoder = build_encoder((16, 16, 3), filters=(4, 4, 4, 4, 4, 8), dense_units=16, latent_dim=2)
     decoder = build_decoder(2, start_shape=(2, 2, 8), filters=(8, 8, 4, 4, 4, 4))
     model = EndoVAE(encoder, decoder, beta=beta, seed=seed)
