@@ -15,7 +15,7 @@ demo: $(BIN)/activate
 	$(BIN)/python -m apps.demo --out runs/demo
 
 test: $(BIN)/activate
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

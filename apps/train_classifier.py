@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from apps.common import add_pair_flags, add_training_flags, make_parser, run_app, start_run
-from apps.training import run_callbacks, seed_everything
+from apps.training import completed_epochs, run_callbacks, seed_everything
 from evaluation.figures import plot_domain_samples, plot_training_curves, save_figure
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
 from models.classifier import build_classifier, paper_optimizer
 from preprocessing.digits import labelled_dataset, load_pair, paired_split
 from preprocessing.files import write_csv
+from preprocessing.pipelines import steps_per_epoch
 
 QUICK_TRAIN, QUICK_EPOCHS, EPOCHS = 20_000, 3, 20
 
@@ -47,7 +48,14 @@ def main(args: argparse.Namespace) -> None:
         metrics=["accuracy"],
     )
     model.fit(
-        labelled_dataset(pair.source[train], pair.labels[train], args.batch_size, args.seed),
+        labelled_dataset(
+            pair.source[train],
+            pair.labels[train],
+            args.batch_size,
+            args.seed,
+            completed_epochs(out),
+        ),
+        steps_per_epoch=steps_per_epoch(len(train), args.batch_size),
         validation_data=labelled_dataset(pair.source[test], pair.labels[test], 1024),
         epochs=epochs,
         callbacks=run_callbacks(out, "val_accuracy", "max"),

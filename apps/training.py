@@ -15,6 +15,8 @@ import pandas as pd
 
 from preprocessing.files import read_json, write_csv, write_json
 
+RESUME = Path("checkpoints") / "resume"
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and the backend (`keras.utils.set_random_seed`)."""
@@ -161,6 +163,11 @@ def save_model(model: keras.Model, path: str | Path) -> None:
     tmp.replace(path)
 
 
+def completed_epochs(out: Path) -> int:
+    """Epochs a run folder's resume state has completed (0 for a new run)."""
+    return ResumeState(out / RESUME).epoch
+
+
 def run_callbacks(
     out: Path, monitor: str, mode: str, extra: list[keras.callbacks.Callback] = ()
 ) -> list[keras.callbacks.Callback]:
@@ -172,7 +179,7 @@ def run_callbacks(
         NaNGuard(),
         HistoryCSV(out / "history.csv"),
         BestCheckpoint(out / "checkpoints", monitor, mode),
-        ResumeState(out / "checkpoints" / "resume", stateful=extra),
+        ResumeState(out / RESUME, stateful=extra),
     ]
 
 

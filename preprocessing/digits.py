@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from preprocessing.files import InputError
+from preprocessing.pipelines import epoch_indices
 
 SIZE = 32
 MNISTM_PARTS = ("train", "test")
@@ -286,13 +287,26 @@ def to_unit_range(images: tf.Tensor) -> tf.Tensor:
 
 
 def labelled_dataset(
-    images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle_seed: int | None = None
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    shuffle_seed: int | None = None,
+    start_epoch: int = 0,
 ) -> tf.data.Dataset:
-    """(image, label) batches in [-1, 1]; shuffled every epoch when a seed is given."""
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda x, y: (to_unit_range(x), y), tf.data.AUTOTUNE)
+    """(image, label) batches in [-1, 1].
+
+    Without a seed: one pass in order (evaluation). With a seed: an endless stream of
+    epochs, each shuffled by (seed, epoch) from `start_epoch` on; train with
+    `fit(steps_per_epoch=steps_per_epoch(len(images), batch_size))`.
+    """
+    if shuffle_seed is None:
+        ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
+        return ds.map(lambda x, y: (to_unit_range(x), y), tf.data.AUTOTUNE).prefetch(2)
+    images, labels = tf.constant(images), tf.constant(labels)
+    ds = epoch_indices(len(images), batch_size, shuffle_seed, start_epoch)
+    ds = ds.map(
+        lambda i: (to_unit_range(tf.gather(images, i)), tf.gather(labels, i)), tf.data.AUTOTUNE
+    )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -179,6 +179,19 @@ def test_pipeline_range_and_batches():
     images = np.array([[[[0, 255, 128]]]] * 5, dtype=np.uint8)
     x = to_unit_range(images).numpy()
     np.testing.assert_allclose(x[0, 0, 0], [-1.0, 1.0, 128 / 127.5 - 1], atol=1e-6)
-    batches = list(labelled_dataset(images, np.arange(5), batch_size=2, shuffle_seed=0))
+    batches = list(labelled_dataset(images, np.arange(5), batch_size=2))
     assert [len(b[1]) for b in batches] == [2, 2, 1]
-    assert sorted(np.concatenate([b[1] for b in batches])) == list(range(5))
+
+
+def test_training_stream_shuffles_each_epoch_by_seed_and_epoch():
+    images = np.zeros((5, 1, 1, 3), np.uint8)
+
+    def epochs(seed, start=0, n=2):
+        stream = labelled_dataset(images, np.arange(5), 2, shuffle_seed=seed, start_epoch=start)
+        labels = [b[1].numpy() for b in stream.take(3 * n)]  # 3 batches per epoch
+        return [np.concatenate(labels[3 * e : 3 * e + 3]).tolist() for e in range(n)]
+
+    first, second = epochs(seed=0)
+    assert sorted(first) == sorted(second) == list(range(5)) and first != second
+    assert epochs(seed=0, start=1, n=1) == [second]  # a resumed run sees epoch 2's order
+    assert epochs(seed=1) != [first, second]
