@@ -146,7 +146,10 @@ def _read_rgb32(path: Path) -> np.ndarray:
     if image is None:
         raise InputError(f"{path}: not a readable image")
     if image.shape[:2] != (SIZE, SIZE):
-        raise InputError(f"{path}: image is {image.shape[1]}x{image.shape[0]}, expected 32x32")
+        raise InputError(
+            f"{path}: image is {image.shape[1]}x{image.shape[0]}, expected 32x32 "
+            "(--mnistm wants the canonical 32x32 MNIST-M)"
+        )
     return image[..., ::-1]
 
 
@@ -328,8 +331,10 @@ def adaptation_dataset(
     source, labels, target = (tf.constant(a) for a in (source, labels, target))
     ds = tf.data.Dataset.zip(endless(source, seed), endless(target, seed + 1))
     ds = ds.map(
-        lambda i, j: ((to_unit_range(tf.gather(source, i)), tf.gather(labels, i)),
-                      to_unit_range(tf.gather(target, j))),
+        lambda i, j: (
+            (to_unit_range(tf.gather(source, i)), tf.gather(labels, i)),
+            to_unit_range(tf.gather(target, j)),
+        ),
         tf.data.AUTOTUNE,
     )
     return ds.prefetch(tf.data.AUTOTUNE)

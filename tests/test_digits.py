@@ -149,6 +149,19 @@ def test_synthesis_is_abs_difference_of_a_photo_patch():
         synthesize_mnistm(digits, [np.zeros((10, 10, 3), np.uint8)])
 
 
+def test_mnistm_synthesized_from_a_photo_folder(tmp_path):
+    write_mnist(tmp_path / "mnist.npz")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(photos / "a.jpg"), rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    (photos / "notes.txt").write_text("not an image")
+    pair = load_pair("mnist-mnistm", mnist=tmp_path / "mnist.npz", backgrounds=photos)
+    assert pair.target.shape == (18, 32, 32, 3) and "synthesized" in pair.name
+    with pytest.raises(InputError, match="--mnistm-backgrounds .*no readable images"):
+        load_pair("mnist-mnistm", mnist=tmp_path / "mnist.npz", backgrounds=tmp_path)
+
+
 def test_demo_pair_is_offline_and_labelled_demo():
     pair = demo_pair(seed=0)
     assert pair.demo and "demo" in pair.name and "MNIST" not in pair.name
