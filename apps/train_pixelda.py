@@ -1,0 +1,259 @@
+"""PixelDA: adapt the task classifier from MNIST to MNIST-M without MNIST-M labels.
+
+python -m apps.train_pixelda --mnist PATH --mnistm PATH --out DIR [--preset homework|paper]
+    [--epochs N] [--steps N] [--quick] [--seed S] [--baseline DIR] [--pair mnist-mnistm|digits-demo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from apps import train_classifier
+from apps.common import add_pair_flags, add_training_flags, make_parser, run_app, start_run
+from apps.training import run_callbacks, seed_everything
+from evaluation.figures import save_figure
+from evaluation.metrics import accuracy, predict_digits
+from evaluation.pixelda_figures import plot_pixelda_history, plot_pixelda_samples
+from evaluation.reports import markdown_table, write_report
+from models.pixelda import PRESETS, build_pixelda
+from preprocessing.digits import (
+    DigitPair,
+    adaptation_dataset,
+    labelled_dataset,
+    load_pair,
+    paired_split,
+    to_unit_range,
+)
+from preprocessing.files import InputError, write_csv
+
+VALIDATION_SIZE = 1000  # labelled target images that choose best.keras, nothing else
+EVAL_SIZE, QUICK_EVAL_SIZE = 5000, 2000  # images per per-epoch accuracy (history.csv)
+QUICK_STEPS, STEP_EPOCHS = 300, 10  # --quick run; epochs a --steps run is cut into
+SAMPLES = 8
+
+
+def parser() -> argparse.ArgumentParser:
+    p = make_parser("train_pixelda", __doc__.splitlines()[0])
+    add_pair_flags(p)
+    add_training_flags(p)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="homework")
+    p.add_argument("--steps", type=int, help="train steps in all (cut into --epochs, default 10)")
+    p.add_argument("--baseline", type=Path, help="a train_classifier run folder (source only)")
+    return p
+
+
+@dataclasses.dataclass
+class Splits:
+    """Indices of the pairs: training, target validation (1,000) and the rest of the test."""
+
+    train: np.ndarray
+    test: np.ndarray
+    validation: np.ndarray
+    target_test: np.ndarray
+
+
+def split_pairs(n: int, seed: int) -> Splits:
+    """The seeded 20% paired test split; its first 1,000 (seeded order) validate on the target."""
+    train, test = paired_split(n, 0.2, seed)
+    shuffled = np.random.default_rng(seed).permutation(test)
+    n_val = min(VALIDATION_SIZE, len(test) // 2)
+    return Splits(train, test, np.sort(shuffled[:n_val]), np.sort(shuffled[n_val:]))
+
+
+def schedule(args: argparse.Namespace, n_train: int, batch_size: int) -> tuple[int, int]:
+    """(epochs, steps per epoch) from --steps / --epochs / --quick and the preset."""
+    steps = args.steps or (QUICK_STEPS if args.quick else None)
+    if steps is not None:
+        epochs = args.epochs or (3 if args.quick else STEP_EPOCHS)
+        return epochs, math.ceil(steps / epochs)
+    return args.epochs or PRESETS[args.preset].epochs, n_train // batch_size
+
+
+class EpochAccuracies(keras.callbacks.Callback):
+    """Add T's accuracy on fixed labelled sets to each epoch's logs (no training on them)."""
+
+    def __init__(self, sets: dict[str, tuple[np.ndarray, np.ndarray]]):
+        super().__init__()
+        self.sets = sets
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, (images, labels) in self.sets.items():
+            logs[name] = accuracy(self.model, images, labels)
+
+
+class StepRate(keras.callbacks.Callback):
+    """Log `steps_per_second` of each epoch's training (the first one includes tracing)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.steps = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps, self.end = batch + 1, time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["steps_per_second"] = self.steps / max(self.end - self.start, 1e-9)
+
+
+def main(args: argparse.Namespace) -> None:
+    preset = PRESETS[args.preset]
+    args.hyperparameters = dataclasses.asdict(preset)
+    identity = ("pair", "seed", "batch_size", "quick", "preset", "steps", "epochs")
+    out = start_run(args, identity)
+    baseline = read_baseline(args.baseline) if args.baseline else train_baseline(args, out)
+    seed_everything(args.seed)
+    pair = load_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds, args.seed)
+    splits = split_pairs(len(pair.source), args.seed)
+    epochs, steps_per_epoch = schedule(args, len(splits.train), args.batch_size)
+    print(
+        f"{pair.name}: {len(splits.train)} train pairs, {len(splits.validation)} target "
+        f"validation, {len(splits.target_test)} target test; preset {args.preset}, "
+        f"{epochs} epochs x {steps_per_epoch} steps"
+    )
+
+    model = build_pixelda(preset, seed=args.seed)
+    model.fit(
+        adaptation_dataset(
+            pair.source[splits.train],
+            pair.labels[splits.train],
+            pair.target[splits.train],
+            args.batch_size,
+            args.seed,
+        ),
+        validation_data=labelled_dataset(
+            pair.target[splits.validation], pair.target_labels[splits.validation], 1000
+        ),
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=run_callbacks(
+            out,
+            "val_accuracy",
+            "max",
+            extra=[StepRate(), EpochAccuracies(evaluation_sets(pair, splits, args))],
+        ),
+    )
+    best = keras.models.load_model(out / "checkpoints" / "best.keras")
+    write_results(out, best, pair, splits, baseline)
+
+
+def evaluation_sets(
+    pair: DigitPair, splits: Splits, args: argparse.Namespace
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-epoch accuracy sets: seeded subsets of source train, source test, target test."""
+    size = QUICK_EVAL_SIZE if args.quick else EVAL_SIZE
+    rng = np.random.default_rng(args.seed)
+
+    def subset(index: np.ndarray) -> np.ndarray:
+        return np.sort(rng.permutation(index)[:size])
+
+    train, test, target = subset(splits.train), subset(splits.test), subset(splits.target_test)
+    return {
+        "source_train_accuracy": (pair.source[train], pair.labels[train]),
+        "source_test_accuracy": (pair.source[test], pair.labels[test]),
+        "target_test_accuracy": (pair.target[target], pair.target_labels[target]),
+    }
+
+
+def read_baseline(folder: Path) -> dict:
+    """The "source only" row of a train_classifier run folder's metrics.csv."""
+    path = Path(folder) / "metrics.csv"
+    if not path.is_file():
+        raise InputError(f"--baseline {folder}: no metrics.csv (run apps.train_classifier first)")
+    rows = pd.read_csv(path)
+    if "target_all_accuracy" not in rows or not len(rows):
+        raise InputError(f"{path}: not a train_classifier metrics.csv")
+    return rows.iloc[0].to_dict()
+
+
+def train_baseline(args: argparse.Namespace, out: Path) -> dict:
+    """Train the source-only classifier with train_classifier into `out/baseline`."""
+    argv = ["--out", str(out / "baseline"), "--pair", args.pair, "--seed", str(args.seed)]
+    argv += ["--batch-size", str(args.batch_size)]
+    for flag in ("mnist", "mnistm", "mnistm_backgrounds"):
+        if getattr(args, flag) is not None:
+            argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    if args.quick:
+        argv.append("--quick")
+    print("No --baseline: training the source-only classifier first.")
+    train_classifier.main(train_classifier.parser().parse_args(argv))
+    return read_baseline(out / "baseline")
+
+
+def write_results(
+    out: Path, model: keras.Model, pair: DigitPair, splits: Splits, baseline: dict
+) -> None:
+    """metrics.csv, report.md (Table 1), samples.npz and the figures."""
+    test, target_test = splits.test, splits.target_test
+    adapted = {
+        "model": "PixelDA",
+        "source_test_accuracy": accuracy(model, pair.source[test], pair.labels[test]),
+        "target_test_accuracy": accuracy(
+            model, pair.target[target_test], pair.target_labels[target_test]
+        ),
+        "target_all_accuracy": accuracy(model, pair.target, pair.target_labels),
+    }
+    metrics = pd.DataFrame([{**baseline, "model": "source only"}, adapted])
+    write_csv(out / "metrics.csv", metrics)
+
+    index = test[:SAMPLES]
+    generated = model.generate(to_unit_range(pair.source[index]), training=False)
+    rows = {
+        pair.source_name: pair.source[index],
+        "generated": np.round((np.asarray(generated) + 1) * 127.5).astype(np.uint8),
+        pair.target_name: pair.target[index],
+    }
+    np.savez_compressed(
+        out / "samples.npz",
+        names=np.array(list(rows)),
+        images=np.stack(list(rows.values())),
+        predictions=np.stack([predict_digits(model, v) for v in rows.values()]),
+        labels=pair.labels[index],
+    )
+    draw_figures(out, pair.demo)
+
+    table = metrics[["model", "source_test_accuracy", "target_all_accuracy"]].rename(
+        columns={
+            "source_test_accuracy": f"{pair.source_name} test accuracy",
+            "target_all_accuracy": f"{pair.target_name} whole-set accuracy",
+        }
+    )
+    note = (
+        f"PixelDA's {pair.target_name} accuracy on the held-out target test split "
+        f"({len(target_test)} images, never trained on): {adapted['target_test_accuracy']:.4f}. "
+        f"best.keras was chosen on {len(splits.validation)} labelled target images."
+    )
+    write_report(
+        out / "report.md",
+        f"PixelDA: {pair.name}",
+        [
+            ("Table 1", f"{markdown_table(table)}\n\n{note}"),
+            ("Figures", "![history](figures/history.png)\n\n![samples](figures/samples.png)"),
+        ],
+        pair.demo,
+    )
+    print(markdown_table(table))
+    print(note)
+    print(f"Run folder: {out}")
+
+
+def draw_figures(out: Path, demo: bool) -> None:
+    """Redraw this run's figures from history.csv and samples.npz alone."""
+    history = pd.read_csv(out / "history.csv")
+    save_figure(plot_pixelda_history(history, demo), out / "figures" / "history.png")
+    with np.load(out / "samples.npz") as saved:
+        names = [str(n) for n in saved["names"]]
+        rows = dict(zip(names, saved["images"], strict=True))
+        predictions = dict(zip(names, saved["predictions"], strict=True))
+        fig = plot_pixelda_samples(rows, predictions, saved["labels"], demo)
+    save_figure(fig, out / "figures" / "samples.png")
+
+
+if __name__ == "__main__":
+    run_app(main, parser())
