@@ -338,30 +338,3 @@ def adaptation_dataset(
         tf.data.AUTOTUNE,
     )
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def adaptation_dataset(
-    source: np.ndarray, labels: np.ndarray, target: np.ndarray, batch_size: int, seed: int = 0
-) -> tf.data.Dataset:
-    """Endless `((x_s, y_s), x_t)` batches in [-1, 1] for domain adaptation.
-
-    Source and target are reshuffled every pass, each with its own order, so training never
-    sees the index pairing; target labels are not an argument. Batches are full (static shape).
-    """
-
-    def endless(images: np.ndarray, shuffle_seed: int) -> tf.data.Dataset:
-        index = tf.data.Dataset.range(len(images)).shuffle(
-            len(images), seed=shuffle_seed, reshuffle_each_iteration=True
-        )
-        return index.repeat().batch(batch_size, drop_remainder=True)
-
-    source, labels, target = (tf.constant(a) for a in (source, labels, target))
-    ds = tf.data.Dataset.zip(endless(source, seed), endless(target, seed + 1))
-    ds = ds.map(
-        lambda i, j: (
-            (to_unit_range(tf.gather(source, i)), tf.gather(labels, i)),
-            to_unit_range(tf.gather(target, j)),
-        ),
-        tf.data.AUTOTUNE,
-    )
-    return ds.prefetch(tf.data.AUTOTUNE)
