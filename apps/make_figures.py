@@ -1,0 +1,46 @@
+"""Redraw every figure of a run folder from its saved files, without retraining.
+
+python -m apps.make_figures --run DIR [--pdf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from apps.common import run_app
+from preprocessing.files import InputError, read_json
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m apps.make_figures", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--run", type=Path, required=True, help="a run folder written by any app")
+    p.add_argument("--pdf", action="store_true", help="also write each figure as PDF")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def main(args: argparse.Namespace) -> None:
+    config_file = args.run / "config.json"
+    if not config_file.is_file():
+        raise InputError(f"--run {args.run}: no config.json, so not a run folder of these apps")
+    app = read_json(config_file).get("app")
+    module = importlib.import_module(f"apps.{app}") if app else None
+    if not hasattr(module, "draw_figures"):
+        raise InputError(f"--run {args.run}: made by app {app!r}, which draws no figures")
+    try:
+        module.draw_figures(args.run, args.pdf)
+    except FileNotFoundError as err:
+        raise InputError(
+            f"--run {args.run}: {Path(err.filename).name} is missing; "
+            "rerun the app with the same flags to finish the run"
+        ) from err
+    figures = sorted((args.run / "figures").glob("*.png"))
+    print(f"Redrew {len(figures)} figures in {args.run / 'figures'}")
+
+
+if __name__ == "__main__":
+    run_app(main, parser())
