@@ -17,6 +17,7 @@ RUN_STATE = ("checkpoints", "history.csv", "metrics.csv", "report.md")
 def make_parser(app: str, description: str) -> argparse.ArgumentParser:
     """An argparse parser with the flags every app takes: --out, --seed, --quick, --debug."""
     parser = argparse.ArgumentParser(prog=f"python -m apps.{app}", description=description)
+    parser.set_defaults(app=app)
     parser.add_argument("--out", type=Path, default=Path("runs") / app, help="run folder")
     parser.add_argument("--seed", type=int, default=0, help="seed for splits, init and noise")
     parser.add_argument("--quick", action="store_true", help="a few minutes on a laptop CPU")

@@ -6,6 +6,7 @@ python -m apps.train_classifier --mnist PATH --mnistm PATH --out DIR [--epochs N
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -17,8 +18,8 @@ from evaluation.figures import plot_domain_samples, plot_training_curves, save_f
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
 from models.classifier import build_classifier, paper_optimizer
-from preprocessing.digits import labelled_dataset, load_pair, paired_split
-from preprocessing.files import write_csv
+from preprocessing.digits import domain_names, labelled_dataset, load_pair, paired_split
+from preprocessing.files import read_json, write_csv
 from preprocessing.pipelines import steps_per_epoch
 
 QUICK_TRAIN, QUICK_EPOCHS, EPOCHS = 20_000, 3, 20
@@ -78,7 +79,7 @@ def main(args: argparse.Namespace) -> None:
         target=pair.target[test[:5]],
         labels=pair.labels[test[:5]],
     )
-    draw_figures(out, pair.source_name, pair.target_name, pair.demo)
+    draw_figures(out)
     table = metrics.rename(
         columns={
             "source_test_accuracy": f"{pair.source_name} test accuracy",
@@ -101,16 +102,18 @@ def main(args: argparse.Namespace) -> None:
     print(f"Run folder: {out}")
 
 
-def draw_figures(out, source_name: str, target_name: str, demo: bool) -> None:
-    """Redraw this run's figures from its saved files."""
+def draw_figures(out: Path, pdf: bool = False) -> None:
+    """Redraw this run's figures from its saved files (config, samples, history)."""
+    demo = read_json(out / "config.json")["pair"] == "digits-demo"
+    source_name, target_name = domain_names(demo)
     samples = np.load(out / "samples.npz")
     fig = plot_domain_samples(
         samples["source"], samples["target"], samples["labels"], source_name, target_name, demo
     )
-    save_figure(fig, out / "figures" / "domain_samples.png")
+    save_figure(fig, out / "figures" / "domain_samples.png", pdf)
     history = pd.read_csv(out / "history.csv")
     fig = plot_training_curves(history, f"Source-only classifier on {source_name}", demo)
-    save_figure(fig, out / "figures" / "training_curves.png")
+    save_figure(fig, out / "figures" / "training_curves.png", pdf)
 
 
 if __name__ == "__main__":

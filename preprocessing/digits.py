@@ -37,11 +37,18 @@ class DigitPair:
 
     @property
     def source_name(self) -> str:
-        return "demo source (sklearn digits)" if self.demo else "MNIST"
+        return domain_names(self.demo)[0]
 
     @property
     def target_name(self) -> str:
-        return "demo target (skimage photos)" if self.demo else "MNIST-M"
+        return domain_names(self.demo)[1]
+
+
+def domain_names(demo: bool) -> tuple[str, str]:
+    """How figures and reports name the source and target domains."""
+    if demo:
+        return "demo source (sklearn digits)", "demo target (skimage photos)"
+    return "MNIST", "MNIST-M"
 
     def __post_init__(self):
         if not len(self.source) == len(self.labels) == len(self.target) == len(self.target_labels):
@@ -314,23 +321,28 @@ def labelled_dataset(
 
 
 def adaptation_dataset(
-    source: np.ndarray, labels: np.ndarray, target: np.ndarray, batch_size: int, seed: int = 0
+    source: np.ndarray,
+    labels: np.ndarray,
+    target: np.ndarray,
+    batch_size: int,
+    seed: int = 0,
+    start_step: int = 0,
 ) -> tf.data.Dataset:
     """Endless `((x_s, y_s), x_t)` batches in [-1, 1] for domain adaptation.
 
-    Source and target are reshuffled every pass, each with its own order, so training never
-    sees the index pairing; target labels are not an argument. Batches are full (static shape).
+    Source and target each pass epoch after epoch in their own seeded order
+    (`epoch_indices`), so training never sees the index pairing; target labels are not an
+    argument. Batches are full (static shape); `start_step` skips the batches a resumed
+    run has already trained on, so it sees exactly the batches of an uninterrupted run.
     """
 
-    def endless(images: np.ndarray, shuffle_seed: int) -> tf.data.Dataset:
-        index = tf.data.Dataset.range(len(images)).shuffle(
-            len(images), seed=shuffle_seed, reshuffle_each_iteration=True
-        )
-        return index.repeat().batch(batch_size, drop_remainder=True)
+    def endless(n: int, stream_seed: int) -> tf.data.Dataset:
+        indices = epoch_indices(n, batch_size, stream_seed).unbatch()
+        return indices.batch(batch_size, drop_remainder=True)
 
+    ds = tf.data.Dataset.zip(endless(len(source), seed), endless(len(target), seed + 1))
     source, labels, target = (tf.constant(a) for a in (source, labels, target))
-    ds = tf.data.Dataset.zip(endless(source, seed), endless(target, seed + 1))
-    ds = ds.map(
+    ds = ds.skip(start_step).map(
         lambda i, j: (
             (to_unit_range(tf.gather(source, i)), tf.gather(labels, i)),
             to_unit_range(tf.gather(target, j)),

@@ -1,12 +1,13 @@
 """The source-only app end to end on the offline demo pair, and its command-line errors."""
 
 import os
+import shutil
 import subprocess
 import sys
 
 import pandas as pd
 
-from apps import train_classifier
+from apps import make_figures, train_classifier
 
 
 def test_classifier_app_writes_the_whole_run_folder(tmp_path):
@@ -30,6 +31,13 @@ def test_classifier_app_writes_the_whole_run_folder(tmp_path):
     # the same command resumes: nothing left to train, same metrics
     train_classifier.main(args)
     assert len(pd.read_csv(out / "history.csv")) == 1
+
+    # every figure is redrawn from the run folder alone
+    shutil.rmtree(out / "figures")
+    make_figures.main(make_figures.parser().parse_args(["--run", str(out), "--pdf"]))
+    for name in ("domain_samples", "training_curves"):
+        assert (out / "figures" / f"{name}.png").is_file()
+        assert (out / "figures" / f"{name}.pdf").is_file()
 
 
 def run_cli(*argv):
