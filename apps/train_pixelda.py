@@ -18,7 +18,7 @@ import pandas as pd
 
 from apps import train_classifier
 from apps.common import add_pair_flags, add_training_flags, make_parser, run_app, start_run
-from apps.training import run_callbacks, seed_everything
+from apps.training import completed_epochs, run_callbacks, seed_everything
 from evaluation.figures import save_figure
 from evaluation.metrics import accuracy, predict_digits
 from evaluation.pixelda_figures import plot_pixelda_history, plot_pixelda_samples
@@ -126,6 +126,7 @@ def main(args: argparse.Namespace) -> None:
             pair.target[splits.train],
             args.batch_size,
             args.seed,
+            start_step=completed_epochs(out) * steps_per_epoch,
         ),
         validation_data=labelled_dataset(
             pair.target[splits.validation], pair.target_labels[splits.validation], 1000

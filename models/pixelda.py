@@ -8,6 +8,7 @@ unlabelled target images; target labels never reach `train_step`.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import keras
 import tensorflow as tf
@@ -267,6 +268,18 @@ def build_pixelda(preset: Preset = PRESETS["homework"], seed: int | None = None)
 
     model.compile(optimizer(), optimizer(), preset.w_d, preset.w_g_adv, preset.w_g_task)
     return model
+
+
+def train_steps_per_second(model: keras.Model, batch, steps: int = 20, warmup: int = 3) -> float:
+    """Bare train steps per second on one fixed batch (graph mode, after `warmup` steps)."""
+    step = tf.function(model.train_step)
+    for _ in range(warmup):
+        step(batch)
+    start = time.perf_counter()
+    for _ in range(steps):
+        logs = step(batch)
+    float(next(iter(logs.values())))  # wait for the last step
+    return steps / (time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------- losses

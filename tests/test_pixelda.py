@@ -193,3 +193,23 @@ def test_no_target_label_reaches_train_step(tmp_path, monkeypatch):
     assert (tmp_path / "run" / "figures" / "samples.png").exists()
     table = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert list(table["model"]) == ["source only", "PixelDA"]
+
+
+def test_adaptation_dataset_hides_the_pairing_and_resumes_exactly():
+    n = 20
+    index = np.arange(n, dtype=np.uint8)
+    source = np.broadcast_to(index[:, None, None, None], (n, 32, 32, 3)).copy()
+    target = source + 100
+    ds = adaptation_dataset(source, index % 10, target, 4, seed=0)
+    batches = list(ds.take(10).as_numpy_iterator())
+
+    def ids(x):
+        return np.round((x[:, 0, 0, 0] + 1) * 127.5).astype(int)
+
+    same = [np.array_equal(ids(x_s), ids(x_t) - 100) for (x_s, _), x_t in batches]
+    assert not any(same)
+    assert all(np.array_equal(ids(x_s) % 10, y_s) for (x_s, y_s), _ in batches)
+    resumed = adaptation_dataset(source, index % 10, target, 4, seed=0, start_step=6)
+    for a, b in zip(batches[6:], resumed.take(4).as_numpy_iterator(), strict=True):
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[0][0], b[0][0])
