@@ -92,34 +92,31 @@ def plot_endovae_history(history: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def draw_endovae_figures(run: str | Path, demo: bool = False) -> list[Path]:
-    """Redraw every EndoVAE figure of a run folder from its saved files."""
+def draw_endovae_figures(run: str | Path, pdf: bool = False, demo: bool = False) -> list[Path]:
+    """Redraw every EndoVAE figure of a run folder from its saved files: the history of
+    `train_endovae`, and once `evaluate_endovae` has run, its samples and scores."""
     run = Path(run)
-    figures = run / "figures"
-    samples = np.load(run / "samples.npz")
-    drawn = [
-        save_figure(
-            plot_image_grid(
-                samples["generated"], titled("Generated Images from Latent Space", demo)
-            ),
-            figures / "generated.png",
+    figures: dict[str, plt.Figure] = {
+        "history": plot_endovae_history(
+            pd.read_csv(run / "history.csv"), titled("EndoVAE training", demo)
         )
-    ]
-    for group in ("validation", "polyps"):
-        if f"{group}_originals" in samples:
-            fig = plot_reconstructions(
-                samples[f"{group}_originals"],
-                samples[f"{group}_reconstructions"],
-                titled(f"Original vs reconstructed ({group})", demo),
+    }
+    if (run / "samples.npz").exists():
+        samples = np.load(run / "samples.npz")
+        title = titled("Generated Images from Latent Space", demo)
+        figures["generated"] = plot_image_grid(samples["generated"], title)
+        for group in ("validation", "polyps"):
+            if f"{group}_originals" in samples:
+                figures[f"reconstructions_{group}"] = plot_reconstructions(
+                    samples[f"{group}_originals"],
+                    samples[f"{group}_reconstructions"],
+                    titled(f"Original vs reconstructed ({group})", demo),
+                )
+        scores = pd.read_csv(run / "scores.csv")
+        if scores["group"].nunique() == 2:
+            title = titled("Anomaly detection: polyps vs validation normal", demo)
+            figures["roc"] = plot_roc(scores, title)
+            figures["score_histograms"] = plot_score_histograms(
+                scores, titled("Anomaly scores", demo)
             )
-            drawn.append(save_figure(fig, figures / f"reconstructions_{group}.png"))
-    scores = pd.read_csv(run / "scores.csv")
-    if scores["group"].nunique() == 2:
-        title = titled("Anomaly detection: polyps vs validation normal", demo)
-        drawn.append(save_figure(plot_roc(scores, title), figures / "roc.png"))
-        fig = plot_score_histograms(scores, titled("Anomaly scores", demo))
-        drawn.append(save_figure(fig, figures / "score_histograms.png"))
-    history = pd.read_csv(run / "history.csv")
-    fig = plot_endovae_history(history, titled("EndoVAE training", demo))
-    drawn.append(save_figure(fig, figures / "history.png"))
-    return drawn
+    return [save_figure(fig, run / "figures" / name, pdf) for name, fig in figures.items()]
