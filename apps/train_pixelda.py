@@ -32,7 +32,7 @@ from preprocessing.digits import (
     paired_split,
     to_unit_range,
 )
-from preprocessing.files import InputError, write_csv
+from preprocessing.files import InputError, read_json, write_csv
 
 VALIDATION_SIZE = 1000  # labelled target images that choose best.keras, nothing else
 EVAL_SIZE, QUICK_EVAL_SIZE = 5000, 2000  # images per per-epoch accuracy (history.csv)
@@ -217,7 +217,7 @@ def write_results(
         predictions=np.stack([predict_digits(model, v) for v in rows.values()]),
         labels=pair.labels[index],
     )
-    draw_figures(out, pair.demo)
+    draw_figures(out)
 
     table = metrics[["model", "source_test_accuracy", "target_all_accuracy"]].rename(
         columns={
@@ -244,16 +244,17 @@ def write_results(
     print(f"Run folder: {out}")
 
 
-def draw_figures(out: Path, demo: bool) -> None:
-    """Redraw this run's figures from history.csv and samples.npz alone."""
+def draw_figures(out: Path, pdf: bool = False) -> None:
+    """Redraw this run's figures from config.json, history.csv and samples.npz alone."""
+    demo = read_json(out / "config.json")["pair"] == "digits-demo"
     history = pd.read_csv(out / "history.csv")
-    save_figure(plot_pixelda_history(history, demo), out / "figures" / "history.png")
+    save_figure(plot_pixelda_history(history, demo), out / "figures" / "history.png", pdf)
     with np.load(out / "samples.npz") as saved:
         names = [str(n) for n in saved["names"]]
         rows = dict(zip(names, saved["images"], strict=True))
         predictions = dict(zip(names, saved["predictions"], strict=True))
         fig = plot_pixelda_samples(rows, predictions, saved["labels"], demo)
-    save_figure(fig, out / "figures" / "samples.png")
+    save_figure(fig, out / "figures" / "samples.png", pdf)
 
 
 if __name__ == "__main__":

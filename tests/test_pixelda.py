@@ -190,7 +190,11 @@ def test_no_target_label_reaches_train_step(tmp_path, monkeypatch):
     for x_s, y_s, x_t in received:  # exactly ((x_s, y_s), x_t): one integer tensor
         assert x_s.shape == x_t.shape == (BATCH, 32, 32, 3)
         assert np.all(y_s < 10) and not np.any(np.isin(y_s, POISON))
-    assert (tmp_path / "run" / "figures" / "samples.png").exists()
+    figures = [tmp_path / "run" / "figures" / f for f in ("samples.png", "history.png")]
+    for figure in figures:
+        figure.unlink()
+    app.draw_figures(tmp_path / "run")  # what apps.make_figures calls
+    assert all(f.exists() for f in figures)
     table = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert list(table["model"]) == ["source only", "PixelDA"]
 
