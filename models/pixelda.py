@@ -291,8 +291,9 @@ def _global_batch(values) -> tf.Tensor:
 
 
 def _mean(values):
-    """Sum over this replica's examples / global batch: replicas' gradients then add up."""
-    return ops.sum(values) / _global_batch(values)
+    """Sum over this replica's examples / global batch: replicas' gradients then add up.
+    Float32 whatever the compute dtype (mixed precision)."""
+    return ops.sum(ops.cast(values, "float32")) / _global_batch(values)
 
 
 def _bce(labels, probabilities):
