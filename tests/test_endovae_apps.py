@@ -1,0 +1,57 @@
+"""train_endovae and evaluate_endovae end to end on a tiny prepared folder."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from apps import evaluate_endovae, train_endovae
+from evaluation.endovae_figures import draw_endovae_figures
+from preprocessing.files import InputError
+from tests.endovae_helpers import write_prepared
+
+FIGURES = {
+    "generated.png",
+    "reconstructions_validation.png",
+    "reconstructions_polyps.png",
+    "roc.png",
+    "score_histograms.png",
+    "history.png",
+}
+
+
+def test_train_then_evaluate_then_resume(tmp_path, capsys):
+    data = write_prepared(tmp_path / "data", normal=10, abnormal=4)
+    out = tmp_path / "run"
+    command = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "8"]
+    train_endovae.main(train_endovae.parser().parse_args([*command, "--copies", "1"]))
+    split = json.loads((out / "split.json").read_text())
+    assert (len(split["train"]), len(split["validation"])) == (8, 2)
+
+    evaluate_endovae.main(evaluate_endovae.parser().parse_args(["--run", str(out)]))
+    assert {p.name for p in (out / "figures").glob("*.png")} == FIGURES
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert set(metrics["Images"]) == {
+        "validation",
+        "validation: mean-image baseline",
+        "polyps",
+        "polyps: mean-image baseline",
+    }
+    assert set(metrics["Metric"]) == {"SSIM", "PSNR (dB)"}
+    assert pd.read_csv(out / "anomaly.csv")["Score"].tolist() == ["neg_elbo", "recon_error"]
+    assert "Metric | Mean | Std Dev" in capsys.readouterr().out
+    for figure in (out / "figures").glob("*.png"):
+        figure.unlink()
+    draw_endovae_figures(out)  # redrawn from the run folder alone
+    assert {p.name for p in (out / "figures").glob("*.png")} == FIGURES
+
+    train_endovae.main(train_endovae.parser().parse_args([*command, "--copies", "1"]))
+    assert "Resuming" in capsys.readouterr().out
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
+    with pytest.raises(InputError, match="--copies 1"):
+        train_endovae.main(train_endovae.parser().parse_args(command))
+
+
+def test_evaluate_without_a_trained_model_says_what_to_do(tmp_path):
+    with pytest.raises(InputError, match="train first"):
+        evaluate_endovae.main(evaluate_endovae.parser().parse_args(["--run", str(tmp_path)]))
