@@ -1,0 +1,177 @@
+"""Prepare Kvasir for EndoVAE: Otsu-contour crop, square, resize, summary and figures.
+
+python -m apps.prepare_kvasir [--data-dir DIR | --kaggle-slug S] --out DIR [--size 96]
+    [--workers N] [--normal-classes ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from multiprocessing import Pool
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from apps.common import make_parser, run_app, start_run
+from evaluation.figures import save_figure
+from evaluation.kvasir_figures import plot_augmentation, plot_class_samples, plot_crop_steps
+from preprocessing.files import InputError, read_json, write_bytes, write_csv
+from preprocessing.kvasir import (
+    DEFAULT_SLUG,
+    NORMAL_CLASSES,
+    download,
+    format_summary,
+    is_synthetic,
+    size_summary,
+    source_table,
+)
+from preprocessing.otsu_crop import crop_steps, preprocess_endoscopy_image, read_rgb
+
+SAMPLES = 3  # per group, in the sample, crop-step and augmentation figures
+RECORD_COLUMNS = ["status", "width", "height", "reason"]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = make_parser("prepare_kvasir", __doc__.splitlines()[0])
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--data-dir", type=Path, help="Kvasir already on disk (no download)")
+    source.add_argument("--kaggle-slug", default=DEFAULT_SLUG, help="Kaggle dataset to download")
+    p.add_argument("--size", type=int, default=96, help="side of the square output images")
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="processes (all cores)")
+    p.add_argument(
+        "--normal-classes",
+        nargs="+",
+        default=list(NORMAL_CLASSES),
+        help="class folders that count as normal (add normal-pylorus if you like)",
+    )
+    return p
+
+
+def init_worker() -> None:
+    """One OpenCV thread per process, so N workers use N cores."""
+    cv2.setNumThreads(1)
+
+
+def process_file(task: tuple[str, str, int]) -> dict:
+    """Crop, resize and write one image; return its original size or the rejection reason.
+
+    `task` is (source path, output PNG path, size). Plain module-level function, so that a
+    process pool (and the benchmark) can call it.
+    """
+    source, target, size = task
+    try:
+        image = read_rgb(source)
+        square = preprocess_endoscopy_image(image, size)
+        png = cv2.imencode(
+            ".png", cv2.cvtColor(np.round(square * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        )[1]
+        write_bytes(target, png.tobytes())
+    except (InputError, OSError, cv2.error) as err:
+        return {"status": "rejected", "reason": str(err)}
+    return {"status": "written", "width": image.shape[1], "height": image.shape[0]}
+
+
+def skipped_record(source: str) -> dict | None:
+    """The record of an image an earlier run prepared (its size from the file header).
+
+    None when Pillow cannot read the header: the image is then simply processed again.
+    """
+    try:
+        with Image.open(source) as image:
+            width, height = image.size
+    except OSError:
+        return None
+    return {"status": "done before", "width": width, "height": height}
+
+
+def prepare(files: pd.DataFrame, out: Path, size: int, workers: int) -> pd.DataFrame:
+    """Process every file not done yet (in parallel); one record per file."""
+    targets = [
+        str(out / g / (Path(p).stem + ".png")) for g, p in zip(files.group, files.path, strict=True)
+    ]
+    duplicate = pd.Series(targets).duplicated().to_numpy()
+    records: list[dict | None] = [None] * len(files)
+    todo = []
+    for i, (source, target) in enumerate(zip(files.path, targets, strict=True)):
+        if duplicate[i]:
+            records[i] = {"status": "rejected", "reason": f"duplicate name in group: {target}"}
+        elif Path(target).exists() and (record := skipped_record(source)):
+            records[i] = record
+        else:
+            todo.append(i)
+    tasks = [(files.path.iloc[i], targets[i], size) for i in todo]
+    print(f"{len(files)} images: {len(files) - len(todo)} done before, {len(todo)} to process")
+    progress = tqdm(total=len(tasks), unit="img", desc="crop+resize")
+    if workers > 1:
+        with Pool(workers, initializer=init_worker) as pool:
+            results = pool.imap(process_file, tasks, chunksize=8)
+            for i, record in zip(todo, results, strict=True):
+                records[i] = record
+                progress.update()
+    else:
+        init_worker()
+        for i, task in zip(todo, tasks, strict=True):
+            records[i] = process_file(task)
+            progress.update()
+    progress.close()
+    return pd.concat(
+        [files.reset_index(drop=True), pd.DataFrame(records, columns=RECORD_COLUMNS)], axis=1
+    )
+
+
+def main(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    if (out / "config.json").exists() and read_json(out / "config.json").get("size") != args.size:
+        raise InputError(f"{out} holds images of another --size: choose another --out")
+    root = args.data_dir or download(args.kaggle_slug)
+    start_run(args, identity=())
+    demo = is_synthetic(root)
+    files = source_table(root, args.normal_classes)
+    records = prepare(files, out, args.size, max(1, args.workers))
+    rejected = records[records.status == "rejected"]
+    write_csv(out / "rejected.csv", rejected.rename(columns={"path": "file"})[["file", "reason"]])
+    summary = size_summary(records[records.status != "rejected"])
+    rejected_rows = [
+        {"group": g, "size": "rejected", "images": (rejected.group == g).sum()}
+        for g in ("normal", "abnormal")
+    ]
+    write_csv(out / "summary.csv", pd.concat([summary, pd.DataFrame(rejected_rows)]))
+    print(format_summary(summary))
+    print(f"rejected: {len(rejected)} (see {out / 'rejected.csv'})")
+    if summary.loc[summary["size"] == "all", "images"].min() == 0:
+        raise InputError(f"{root}: a group has no usable image; see {out / 'rejected.csv'}")
+    draw_figures(out, records[records.status != "rejected"], args.size, demo)
+    print(f"Prepared images: {out / 'normal'} and {out / 'abnormal'}")
+
+
+def draw_figures(out: Path, usable: pd.DataFrame, size: int, demo: bool) -> None:
+    """Class samples, one crop-step figure per sample, and the augmentation figure."""
+    source = "Synthetic endoscopy" if demo else "Kvasir"
+    picks = {
+        g: usable[usable.group == g].path.iloc[:SAMPLES].tolist() for g in ("normal", "abnormal")
+    }
+    originals = {g: [read_rgb(p) for p in paths] for g, paths in picks.items()}
+    fig = plot_class_samples(originals["normal"], originals["abnormal"], source, demo)
+    save_figure(fig, out / "figures" / "samples.png")
+    for group, paths in picks.items():
+        for path, image in zip(paths, originals[group], strict=True):
+            steps = crop_steps(image, size)
+            fig = plot_crop_steps(steps, f"{source} {group} {Path(path).name}", demo)
+            save_figure(fig, out / "figures" / f"crop_steps_{group}_{Path(path).stem}.png")
+    # Keras (TensorFlow) is imported only now, after the worker processes are gone.
+    from preprocessing.augment import augment_with_copies
+
+    paths = picks["normal"]
+    normal = np.stack([read_rgb(out / "normal" / f"{Path(p).stem}.png") for p in paths]) / 255.0
+    augmented = augment_with_copies(normal, copies=2, seed=0)
+    blocks = [augmented[k * len(normal) : (k + 1) * len(normal)] for k in (1, 2)]
+    save_figure(plot_augmentation(normal, blocks, demo), out / "figures" / "augmentation.png")
+
+
+if __name__ == "__main__":
+    run_app(main, parser())
