@@ -12,16 +12,25 @@ ACCURACIES = {
     "source_train_accuracy": "source train",
     "source_test_accuracy": "source test",
     "target_test_accuracy": "target test",
+    "val_accuracy": "target validation (chooses best.keras)",
 }
 
 
 def plot_pixelda_history(history: pd.DataFrame, demo: bool = False) -> plt.Figure:
     """Panels: D vs G loss; D, G and T losses; T's three accuracies per epoch."""
     panels = (
-        ("D vs G loss", {"d_loss": "D step (D + T)", "g_loss": "G step"}),
         (
-            "Loss terms",
-            {"domain_loss": "D (BCE)", "g_adv_loss": "G adversarial", "task_loss": "T (CE)"},
+            "D vs G (adversarial BCE)",
+            {"domain_loss": "D: real + fake", "g_adv_loss": "G: fake as real"},
+        ),
+        (
+            "D, G and T losses (log scale)",
+            {
+                "d_loss": "D step (weighted D + T)",
+                "g_loss": "G step (weighted)",
+                "task_loss": "T: source + generated",
+                "g_task_loss": "T on generated, in G step",
+            },
         ),
         ("Task classifier accuracy", ACCURACIES),
     )
@@ -34,6 +43,7 @@ def plot_pixelda_history(history: pd.DataFrame, demo: bool = False) -> plt.Figur
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
+    axes[1].set_yscale("log")
     fig.suptitle(titled("PixelDA training", demo))
     return fig
 
