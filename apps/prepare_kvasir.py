@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -30,10 +31,18 @@ from preprocessing.kvasir import (
     size_summary,
     source_table,
 )
-from preprocessing.otsu_crop import crop_steps, preprocess_endoscopy_image, read_rgb
+from preprocessing.otsu_crop import (
+    METHODS,
+    crop_quality,
+    crop_steps,
+    find_content_box,
+    read_rgb,
+    resize_view,
+)
 
 SAMPLES = 3  # per group, in the sample, crop-step and augmentation figures
-RECORD_COLUMNS = ["status", "width", "height", "reason"]
+RECORD_COLUMNS = ["status", "width", "height", "bright_kept", "edge_black", "reason"]
+IDENTITY = ("size", "method")  # flags an existing --out must have been prepared with
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--data-dir", type=Path, help="Kvasir already on disk (no download)")
     source.add_argument("--kaggle-slug", default=DEFAULT_SLUG, help="Kaggle dataset to download")
     p.add_argument("--size", type=int, default=96, help="side of the square output images")
+    p.add_argument(
+        "--method", choices=METHODS, default="robust", help="otsu: the homework's plain recipe"
+    )
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="processes (all cores)")
     p.add_argument(
         "--normal-classes",
@@ -57,23 +69,27 @@ def init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def process_file(task: tuple[str, str, int]) -> dict:
-    """Crop, resize and write one image; return its original size or the rejection reason.
+def process_file(task: tuple[str, str, int, str]) -> dict:
+    """Crop, resize and write one image; return its record: size and crop quality, or the
+    rejection reason.
 
-    `task` is (source path, output PNG path, size). Plain module-level function, so that a
-    process pool (and the benchmark) can call it.
+    `task` is (source path, output PNG path, size, method). Plain module-level function, so
+    that a process pool (and the benchmark) can call it.
     """
-    source, target, size = task
+    source, target, size, method = task
     try:
         image = read_rgb(source)
-        square = preprocess_endoscopy_image(image, size)
+        box = find_content_box(image, method)
+        square = resize_view(image, box, size)
         png = cv2.imencode(
             ".png", cv2.cvtColor(np.round(square * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
         )[1]
         write_bytes(target, png.tobytes())
     except (InputError, OSError, cv2.error) as err:
         return {"status": "rejected", "reason": str(err)}
-    return {"status": "written", "width": image.shape[1], "height": image.shape[0]}
+    kept, black = crop_quality(image, box)
+    height, width = image.shape[:2]
+    return dict(status="written", width=width, height=height, bright_kept=kept, edge_black=black)
 
 
 def skipped_record(source: str) -> dict | None:
@@ -89,7 +105,9 @@ def skipped_record(source: str) -> dict | None:
     return {"status": "done before", "width": width, "height": height}
 
 
-def prepare(files: pd.DataFrame, out: Path, size: int, workers: int) -> pd.DataFrame:
+def prepare(
+    files: pd.DataFrame, out: Path, size: int, workers: int, method: str = "robust"
+) -> pd.DataFrame:
     """Process every file not done yet (in parallel); one record per file."""
     targets = [
         str(out / g / (Path(p).stem + ".png")) for g, p in zip(files.group, files.path, strict=True)
@@ -104,8 +122,9 @@ def prepare(files: pd.DataFrame, out: Path, size: int, workers: int) -> pd.DataF
             records[i] = record
         else:
             todo.append(i)
-    tasks = [(files.path.iloc[i], targets[i], size) for i in todo]
+    tasks = [(files.path.iloc[i], targets[i], size, method) for i in todo]
     print(f"{len(files)} images: {len(files) - len(todo)} done before, {len(todo)} to process")
+    start = time.perf_counter()
     progress = tqdm(total=len(tasks), unit="img", desc="crop+resize")
     if workers > 1:
         with Pool(workers, initializer=init_worker) as pool:
@@ -119,6 +138,12 @@ def prepare(files: pd.DataFrame, out: Path, size: int, workers: int) -> pd.DataF
             records[i] = process_file(task)
             progress.update()
     progress.close()
+    if tasks:
+        seconds = time.perf_counter() - start
+        print(
+            f"processed {len(tasks)} images in {seconds:.1f} s "
+            f"({len(tasks) / seconds:.1f} images/s, {workers} worker(s))"
+        )
     return pd.concat(
         [files.reset_index(drop=True), pd.DataFrame(records, columns=RECORD_COLUMNS)], axis=1
     )
@@ -126,13 +151,17 @@ def prepare(files: pd.DataFrame, out: Path, size: int, workers: int) -> pd.DataF
 
 def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    if (out / "config.json").exists() and read_json(out / "config.json").get("size") != args.size:
-        raise InputError(f"{out} holds images of another --size: choose another --out")
+    if (out / "config.json").exists():
+        old = read_json(out / "config.json")
+        changed = [f"--{k} {old.get(k)}" for k in IDENTITY if old.get(k) != getattr(args, k)]
+        if changed:
+            raise InputError(f"{out} was prepared with {', '.join(changed)}: choose another --out")
     root = args.data_dir or download(args.kaggle_slug)
     start_run(args, identity=())
     demo = is_synthetic(root)
     files = source_table(root, args.normal_classes)
-    records = prepare(files, out, args.size, max(1, args.workers))
+    records = prepare(files, out, args.size, max(1, args.workers), args.method)
+    write_csv(out / "images.csv", records.rename(columns={"path": "file"}))
     rejected = records[records.status == "rejected"]
     write_csv(out / "rejected.csv", rejected.rename(columns={"path": "file"})[["file", "reason"]])
     summary = size_summary(records[records.status != "rejected"])
@@ -143,13 +172,26 @@ def main(args: argparse.Namespace) -> None:
     write_csv(out / "summary.csv", pd.concat([summary, pd.DataFrame(rejected_rows)]))
     print(format_summary(summary))
     print(f"rejected: {len(rejected)} (see {out / 'rejected.csv'})")
+    print(crop_check(records[records.status == "written"]))
     if summary.loc[summary["size"] == "all", "images"].min() == 0:
         raise InputError(f"{root}: a group has no usable image; see {out / 'rejected.csv'}")
-    draw_figures(out, records[records.status != "rejected"], args.size, demo)
+    draw_figures(out, records[records.status != "rejected"], args.size, args.method, demo)
     print(f"Prepared images: {out / 'normal'} and {out / 'abnormal'}")
 
 
-def draw_figures(out: Path, usable: pd.DataFrame, size: int, demo: bool) -> None:
+def crop_check(written: pd.DataFrame) -> str:
+    """One line on the crops of this run (see `crop_quality`; per image in images.csv)."""
+    if written.empty:
+        return "crop check: no image processed in this run"
+    kept = written.bright_kept
+    return (
+        f"crop check ({len(written)} images): bright pixels kept by the box: mean {kept.mean():.1%}"
+        f", min {kept.min():.1%}, {(kept < 0.9).sum()} images below 90%; near-black pixels "
+        f"along the box edges: {written.edge_black.mean():.1%}"
+    )
+
+
+def draw_figures(out: Path, usable: pd.DataFrame, size: int, method: str, demo: bool) -> None:
     """Class samples, one crop-step figure per sample, and the augmentation figure."""
     source = "Synthetic endoscopy" if demo else "Kvasir"
     picks = {
@@ -160,7 +202,7 @@ def draw_figures(out: Path, usable: pd.DataFrame, size: int, demo: bool) -> None
     save_figure(fig, out / "figures" / "samples.png")
     for group, paths in picks.items():
         for path, image in zip(paths, originals[group], strict=True):
-            steps = crop_steps(image, size)
+            steps = crop_steps(image, size, method)
             fig = plot_crop_steps(steps, f"{source} {group} {Path(path).name}", demo)
             save_figure(fig, out / "figures" / f"crop_steps_{group}_{Path(path).stem}.png")
     # Keras (TensorFlow) is imported only now, after the worker processes are gone.

@@ -26,6 +26,7 @@ Box = tuple[int, int, int, int]  # x, y, width, height
 METHODS = ("robust", "otsu")
 
 BLACK_LEVEL = 20  # gray levels at or below this are border black, above may be dark tissue
+BRIGHT_LEVEL = 40  # gray levels above this are surely view (for `crop_quality`)
 UNIFORM_STD = 2.0  # a frame whose gray std is below this has no view to find
 CLOSE_SHARE = 0.015  # closing kernel, as a share of the frame's shorter side
 LARGE_SHARE = 0.1  # components at least this share of the largest one belong to the view
@@ -104,6 +105,23 @@ def _robust_box(gray: np.ndarray, mask: np.ndarray, threshold: int) -> Box:
     return cv2.boundingRect(keep[labels].astype(np.uint8))
 
 
+def crop_quality(image: np.ndarray, box: Box) -> tuple[float, float]:
+    """How well `box` fits the view: (share of the image's bright pixels inside the box,
+    share of near-black pixels along the box's four edges).
+
+    A crop that keeps the whole view keeps 1.0 of the bright pixels; a border left inside the
+    box shows as edges that are entirely near-black. The cut corners of an octagonal view
+    make about half of a tight box's edges black.
+    """
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    x, y, w, h = box
+    bright = gray > BRIGHT_LEVEL
+    kept = bright[y : y + h, x : x + w].sum() / max(1, bright.sum())
+    inner = gray[y : y + h, x : x + w]
+    edges = np.concatenate([inner[0], inner[-1], inner[:, 0], inner[:, -1]])
+    return float(kept), float(np.mean(edges <= BLACK_LEVEL))
+
+
 def square_crop(image: np.ndarray, box: Box) -> np.ndarray:
     """The largest square centred in `box`."""
     x, y, w, h = box
@@ -116,7 +134,11 @@ def preprocess_endoscopy_image(
     image: np.ndarray, size: int = 96, method: str = "robust"
 ) -> np.ndarray:
     """Crop to the view, take the largest centred square, resize (area): float32 in [0, 1]."""
-    box = find_content_box(image, method)
+    return resize_view(image, find_content_box(image, method), size)
+
+
+def resize_view(image: np.ndarray, box: Box, size: int = 96) -> np.ndarray:
+    """The largest square centred in the view's `box`, resized (area): float32 in [0, 1]."""
     if min(box[2:]) < MIN_VIEW:
         raise InputError(f"view too small ({box[2]}x{box[3]} px, need {MIN_VIEW})")
     square = cv2.resize(square_crop(image, box), (size, size), interpolation=cv2.INTER_AREA)
@@ -146,5 +168,4 @@ def crop_steps(image: np.ndarray, size: int = 96, method: str = "robust") -> Cro
     cv2.drawContours(contour, [max(contours, key=cv2.contourArea)], -1, (0, 255, 0), thick)
     x, y, w, h = box
     cv2.rectangle(contour, (x, y), (x + w - 1, y + h - 1), (255, 255, 0), thick)
-    final = preprocess_endoscopy_image(image, size, method)
-    return CropSteps(image, gray, mask, threshold, box, contour, final)
+    return CropSteps(image, gray, mask, threshold, box, contour, resize_view(image, box, size))

@@ -119,7 +119,10 @@ def test_prepare_processes_or_rejects_every_file_and_skips_on_rerun(tree, tmp_pa
     figures = {p.name for p in (out / "figures").iterdir()}
     assert {"samples.png", "augmentation.png"} <= figures
     assert sum(name.startswith("crop_steps_") for name in figures) == 6
-    assert "(160, 128): 4 images" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "(160, 128): 4 images" in printed and "crop check (9 images)" in printed
+    per_image = pd.read_csv(out / "images.csv")
+    assert len(per_image) == 14 and per_image.bright_kept.min() > 0.95
 
     written = out / "normal" / "normal-cecum-0000.png"
     stamp = written.stat().st_mtime_ns
@@ -127,8 +130,10 @@ def test_prepare_processes_or_rejects_every_file_and_skips_on_rerun(tree, tmp_pa
     assert "9 done before, 5 to process" in capsys.readouterr().out
     assert written.stat().st_mtime_ns == stamp
     assert pd.read_csv(out / "summary.csv").equals(summary)
-    with pytest.raises(InputError, match="another --size"):
+    with pytest.raises(InputError, match="prepared with --size 32"):
         run(["--data-dir", str(tree), "--out", str(out), "--size", "48"])
+    with pytest.raises(InputError, match="prepared with --method robust"):
+        run(["--data-dir", str(tree), "--out", str(out), "--size", "32", "--method", "otsu"])
 
 
 def test_process_pool_matches_one_worker(tmp_path):

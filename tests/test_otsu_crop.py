@@ -6,6 +6,7 @@ import pytest
 
 from preprocessing.files import InputError
 from preprocessing.otsu_crop import (
+    crop_quality,
     crop_steps,
     decode_rgb,
     find_content_box,
@@ -98,6 +99,15 @@ def test_preprocess_square_float_in_unit_range(size):
     out = preprocess_endoscopy_image(frame, size)
     assert out.shape == (size, size, 3) and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0 and out.mean() > 0.2
+
+
+def test_crop_quality_tells_good_boxes_from_bad():
+    frame, box = synthetic_frame(np.random.default_rng(10), 200, 300, "octagon", text=False)
+    kept, black = crop_quality(frame, box)
+    assert kept == 1.0 and black < 0.6
+    assert crop_quality(frame, (0, 0, 300, 200)) == (1.0, 1.0)  # the border left in
+    x, y, w, h = box
+    assert crop_quality(frame, (x, y, w // 2, h))[0] < 0.6  # half the view lost
 
 
 def test_square_crop_is_centred():
