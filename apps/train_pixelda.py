@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
     add_pair_flags(p)
     add_training_flags(p)
     p.add_argument("--preset", choices=sorted(PRESETS), default="homework")
+    p.set_defaults(batch_size=None)  # the preset's
     p.add_argument("--steps", type=int, help="train steps in all (cut into --epochs, default 10)")
     p.add_argument("--baseline", type=Path, help="a train_classifier run folder (source only)")
     return p
@@ -105,6 +106,7 @@ class StepRate(keras.callbacks.Callback):
 def main(args: argparse.Namespace) -> None:
     preset = PRESETS[args.preset]
     args.hyperparameters = dataclasses.asdict(preset)
+    args.batch_size = args.batch_size or preset.batch_size
     identity = ("pair", "seed", "batch_size", "quick", "preset", "steps", "epochs")
     out = start_run(args, identity)
     baseline = read_baseline(args.baseline) if args.baseline else train_baseline(args, out)
