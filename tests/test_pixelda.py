@@ -19,7 +19,7 @@ from preprocessing.digits import DigitPair, adaptation_dataset
 BATCH = 8
 
 
-def small_pixelda(noise_std: float = 0.2, dropout: float = 0.1) -> PixelDA:
+def small_pixelda(noise_std: float = 0.2, dropout: float = 0.1, **compile_args) -> PixelDA:
     """The paper's structure with few filters, so that tests run fast."""
     model = PixelDA(
         build_generator(filters=8, residual_blocks=1),
@@ -27,7 +27,7 @@ def small_pixelda(noise_std: float = 0.2, dropout: float = 0.1) -> PixelDA:
         build_classifier(),
         seed=0,
     )
-    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3), **compile_args)
     return model
 
 
@@ -175,7 +175,7 @@ def test_no_target_label_reaches_train_step(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PixelDA, "train_step", spy)
     monkeypatch.setattr(app, "load_pair", lambda *a, **k: pair)
-    monkeypatch.setattr(app, "build_pixelda", lambda preset, seed: small_pixelda())
+    monkeypatch.setattr(app, "build_pixelda", lambda preset, seed: small_pixelda(run_eagerly=True))
     baseline = tmp_path / "baseline"
     baseline.mkdir()
     pd.DataFrame(
