@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 
 from apps.common import make_parser, run_app
-from apps.train_endovae import read_split
-from evaluation.endovae_figures import draw_endovae_figures
+from apps.train_endovae import draw_figures, prepared_from_synthetic, read_split
 from evaluation.metrics import auprc, auroc, psnr, ssim, vae_scores
 from evaluation.reports import markdown_table, write_report
 from preprocessing.files import InputError, read_json, write_csv
@@ -96,9 +95,10 @@ def main(args: argparse.Namespace) -> None:
         anomaly = anomaly_table(scores)
         write_csv(run / "anomaly.csv", anomaly)
         sections.append(("Anomaly detection (polyps positive)", markdown_table(anomaly)))
-    figures = draw_endovae_figures(run)
-    links = "\n\n".join(f"![{f.stem}](figures/{f.name})" for f in figures)
-    write_report(run / "report.md", "EndoVAE evaluation", [*sections, ("Figures", links)], False)
+    draw_figures(run)
+    links = "\n\n".join(f"![{f.stem}](figures/{f.name})" for f in sorted(run.glob("figures/*.png")))
+    demo = prepared_from_synthetic(data)
+    write_report(run / "report.md", "EndoVAE evaluation", [*sections, ("Figures", links)], demo)
     for _, body in sections:
         print(body, end="\n\n")
     print(f"Report: {run / 'report.md'}")

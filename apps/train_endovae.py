@@ -18,7 +18,7 @@ from evaluation.endovae_figures import draw_endovae_figures
 from models.endovae import EndoVAE
 from preprocessing.augment import augment_with_copies
 from preprocessing.files import InputError, read_json, write_json
-from preprocessing.kvasir import load_processed
+from preprocessing.kvasir import is_synthetic, load_processed
 from preprocessing.pipelines import epoch_indices, steps_per_epoch
 
 EPOCHS, BATCH = 1000, 128
@@ -132,9 +132,16 @@ def main(args: argparse.Namespace) -> None:
     print(f"Next: python -m apps.evaluate_endovae --run {out}")
 
 
+def prepared_from_synthetic(data: Path) -> bool:
+    """Whether prepare_kvasir made `data` from synthetic frames (its config names the source)."""
+    config = Path(data) / "config.json"
+    source = read_json(config).get("data_dir") if config.exists() else None
+    return bool(source) and is_synthetic(source)
+
+
 def draw_figures(out: Path, pdf: bool = False) -> None:
     """Redraw this run's figures from its saved files (`apps.make_figures`)."""
-    draw_endovae_figures(out, pdf)
+    draw_endovae_figures(out, pdf, prepared_from_synthetic(read_json(out / "config.json")["data"]))
 
 
 if __name__ == "__main__":

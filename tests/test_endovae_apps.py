@@ -8,6 +8,7 @@ import pytest
 from apps import evaluate_endovae, train_endovae
 from evaluation.endovae_figures import draw_endovae_figures
 from preprocessing.files import InputError
+from preprocessing.synthetic_endoscopy import SYNTHETIC_MARKER
 from tests.endovae_helpers import write_prepared
 
 FIGURES = {
@@ -22,6 +23,9 @@ FIGURES = {
 
 def test_train_then_evaluate_then_resume(tmp_path, capsys):
     data = write_prepared(tmp_path / "data", normal=10, abnormal=4)
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / SYNTHETIC_MARKER).write_text("synthetic")  # prepared from demo frames
+    (data / "config.json").write_text(json.dumps({"data_dir": str(tmp_path / "raw")}))
     out = tmp_path / "run"
     command = ["--data", str(data), "--out", str(out), "--epochs", "2", "--batch-size", "8"]
     train_endovae.main(train_endovae.parser().parse_args([*command, "--copies", "1"]))
@@ -40,6 +44,7 @@ def test_train_then_evaluate_then_resume(tmp_path, capsys):
     assert set(metrics["Metric"]) == {"SSIM", "PSNR (dB)"}
     assert pd.read_csv(out / "anomaly.csv")["Score"].tolist() == ["neg_elbo", "recon_error"]
     assert "Metric | Mean | Std Dev" in capsys.readouterr().out
+    assert "Demo data" in (out / "report.md").read_text()
     for figure in (out / "figures").glob("*.png"):
         figure.unlink()
     draw_endovae_figures(out)  # redrawn from the run folder alone
