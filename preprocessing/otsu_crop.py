@@ -28,6 +28,7 @@ METHODS = ("robust", "otsu")
 BLACK_LEVEL = 20  # gray levels at or below this are border black, above may be dark tissue
 BRIGHT_LEVEL = 40  # gray levels above this are surely view (for `crop_quality`)
 UNIFORM_STD = 2.0  # a frame whose gray std is below this has no view to find
+MIN_SHARE = 0.01  # a frame with less than this share of non-black pixels is all black
 CLOSE_SHARE = 0.015  # closing kernel, as a share of the frame's shorter side
 LARGE_SHARE = 0.1  # components at least this share of the largest one belong to the view
 MIN_VIEW = 32  # views narrower than this (pixels) are rejected
@@ -65,9 +66,10 @@ def read_rgb(path: str | Path) -> np.ndarray:
 def otsu_mask(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Grayscale, its Otsu threshold, and the mask of pixels above it (uint8 0/255)."""
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if np.mean(gray > BLACK_LEVEL) < MIN_SHARE:
+        raise InputError("no view to crop: the image is all black")
     if gray.std() < UNIFORM_STD:
-        level = "all black" if gray.mean() <= BLACK_LEVEL else "uniform (all one shade)"
-        raise InputError(f"no view to crop: the image is {level}")
+        raise InputError("no view to crop: the image is uniform (all one shade)")
     threshold, mask = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return gray, mask, int(threshold)
 
