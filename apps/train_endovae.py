@@ -107,8 +107,11 @@ def main(args: argparse.Namespace) -> None:
     out = start_run(args, identity=identity)
     seed_everything(args.seed)
     normal, names = load_processed(args.data, "normal")
-    split = split_names(names, args.val_fraction, args.seed, args.quick)
-    write_json(out / "split.json", split)
+    if completed_epochs(out) and (out / "split.json").exists():
+        split = read_json(out / "split.json")  # a resumed run keeps its split
+    else:
+        split = split_names(names, args.val_fraction, args.seed, args.quick)
+        write_json(out / "split.json", split)
     images = split_images(normal, names, split)
     train = augment_with_copies(images["train"], copies=args.copies, seed=args.seed)
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
