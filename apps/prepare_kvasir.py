@@ -24,6 +24,7 @@ from evaluation.kvasir_figures import plot_augmentation, plot_class_samples, plo
 from preprocessing.files import InputError, read_json, write_bytes, write_csv
 from preprocessing.kvasir import (
     DEFAULT_SLUG,
+    GROUPS,
     NORMAL_CLASSES,
     download,
     format_summary,
@@ -81,10 +82,8 @@ def process_file(task: tuple[str, str, int, str]) -> dict:
         image = read_rgb(source)
         box = find_content_box(image, method)
         square = resize_view(image, box, size)
-        png = cv2.imencode(
-            ".png", cv2.cvtColor(np.round(square * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
-        )[1]
-        write_bytes(target, png.tobytes())
+        pixels = cv2.cvtColor(np.round(square * 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        write_bytes(target, cv2.imencode(".png", pixels)[1].tobytes())
     except (InputError, OSError, cv2.error) as err:
         return {"status": "rejected", "reason": str(err)}
     kept, black = crop_quality(image, box)
@@ -161,22 +160,29 @@ def main(args: argparse.Namespace) -> None:
     demo = is_synthetic(root)
     files = source_table(root, args.normal_classes)
     records = prepare(files, out, args.size, max(1, args.workers), args.method)
-    write_csv(out / "images.csv", records.rename(columns={"path": "file"}))
+    usable = write_tables(out, records)
+    if set(usable.group) != set(GROUPS):
+        raise InputError(f"{root}: a group has no usable image; see {out / 'rejected.csv'}")
+    draw_figures(out, usable, args.size, args.method, demo)
+    print(f"Prepared images: {out / 'normal'} and {out / 'abnormal'}")
+
+
+def write_tables(out: Path, records: pd.DataFrame) -> pd.DataFrame:
+    """images.csv, rejected.csv and summary.csv, the summary printed; the usable records."""
+    records = records.rename(columns={"path": "file"})
+    write_csv(out / "images.csv", records)
     rejected = records[records.status == "rejected"]
-    write_csv(out / "rejected.csv", rejected.rename(columns={"path": "file"})[["file", "reason"]])
-    summary = size_summary(records[records.status != "rejected"])
+    write_csv(out / "rejected.csv", rejected[["file", "reason"]])
+    usable = records[records.status != "rejected"]
+    summary = size_summary(usable)
     rejected_rows = [
-        {"group": g, "size": "rejected", "images": (rejected.group == g).sum()}
-        for g in ("normal", "abnormal")
+        {"group": g, "size": "rejected", "images": (rejected.group == g).sum()} for g in GROUPS
     ]
     write_csv(out / "summary.csv", pd.concat([summary, pd.DataFrame(rejected_rows)]))
     print(format_summary(summary))
     print(f"rejected: {len(rejected)} (see {out / 'rejected.csv'})")
     print(crop_check(records[records.status == "written"]))
-    if summary.loc[summary["size"] == "all", "images"].min() == 0:
-        raise InputError(f"{root}: a group has no usable image; see {out / 'rejected.csv'}")
-    draw_figures(out, records[records.status != "rejected"], args.size, args.method, demo)
-    print(f"Prepared images: {out / 'normal'} and {out / 'abnormal'}")
+    return usable
 
 
 def crop_check(written: pd.DataFrame) -> str:
@@ -194,9 +200,7 @@ def crop_check(written: pd.DataFrame) -> str:
 def draw_figures(out: Path, usable: pd.DataFrame, size: int, method: str, demo: bool) -> None:
     """Class samples, one crop-step figure per sample, and the augmentation figure."""
     source = "Synthetic endoscopy" if demo else "Kvasir"
-    picks = {
-        g: usable[usable.group == g].path.iloc[:SAMPLES].tolist() for g in ("normal", "abnormal")
-    }
+    picks = {g: usable[usable.group == g].file.iloc[:SAMPLES].tolist() for g in GROUPS}
     originals = {g: [read_rgb(p) for p in paths] for g, paths in picks.items()}
     fig = plot_class_samples(originals["normal"], originals["abnormal"], source, demo)
     save_figure(fig, out / "figures" / "samples.png")

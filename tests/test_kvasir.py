@@ -153,3 +153,13 @@ def test_bad_data_dir_is_one_line_and_exit_2(tmp_path):
     )
     assert failed.returncode == 2
     assert failed.stderr.strip().count("\n") == 0 and "--data-dir" in failed.stderr
+
+
+def test_a_group_without_usable_images_stops_the_run(tmp_path):
+    root = write_synthetic_kvasir(tmp_path / "data", 1, seed=2, size=SIZE)
+    for image in (root / "polyps").iterdir():
+        image.write_bytes(b"")
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="a group has no usable image"):
+        run(["--data-dir", str(root), "--out", str(out), "--workers", "1"])
+    assert pd.read_csv(out / "rejected.csv").reason.tolist() == ["empty file (0 bytes)"]
