@@ -28,6 +28,12 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int)
     return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
+def _distance2(height: int, width: int, cx: float, cy: float) -> np.ndarray:
+    """Squared distance of every pixel to (cx, cy), float32."""
+    yy, xx = np.ogrid[:height, :width]
+    return ((xx - cx) ** 2 + (yy - cy) ** 2).astype(np.float32)
+
+
 def _view_mask(height: int, width: int, box: Box, shape: str) -> np.ndarray:
     x, y, w, h = box
     mask = np.zeros((height, width), np.uint8)
@@ -48,11 +54,9 @@ def _tissue(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     shade = 0.55 + 0.45 * _smooth_noise(rng, height, width, 4)
     texture = 0.85 + 0.15 * _smooth_noise(rng, height, width, 40)
     light = shade * texture
-    lumen = np.zeros((height, width), np.float32)
     cx, cy = rng.uniform(0.3, 0.7) * width, rng.uniform(0.3, 0.7) * height
     r = rng.uniform(0.08, 0.15) * min(height, width)
-    cv2.circle(lumen, (int(cx), int(cy)), int(r), 1.0, -1)
-    light *= 1 - 0.5 * cv2.GaussianBlur(lumen, (0, 0), r / 2)
+    light *= 1 - 0.5 * np.exp(-_distance2(height, width, cx, cy) / (2 * r**2))
     base = np.array([225, 120, 100], np.float32) * rng.uniform(0.9, 1.1, 3)
     image = light[..., None] * base
     for _ in range(rng.integers(2, 6)):
@@ -66,9 +70,7 @@ def _add_polyp(rng: np.random.Generator, image: np.ndarray, box: Box) -> None:
     x, y, w, h = box
     r = rng.uniform(0.12, 0.2) * min(w, h)
     cx, cy = x + rng.uniform(0.35, 0.65) * w, y + rng.uniform(0.35, 0.65) * h
-    yy, xx = np.mgrid[: image.shape[0], : image.shape[1]].astype(np.float32)
-    d2 = ((xx - cx) ** 2 + (yy - cy) ** 2) / r**2
-    dome = np.clip(1 - d2, 0, 1) ** 0.5
+    dome = np.clip(1 - _distance2(*image.shape[:2], cx, cy) / r**2, 0, 1) ** 0.5
     colour = np.array([200, 60, 70], np.float32)
     weight = np.clip(dome * 3, 0, 1)[..., None]
     image[:] = image * (1 - weight) + colour * (0.6 + 0.5 * dome[..., None]) * weight
