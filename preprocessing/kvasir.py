@@ -21,6 +21,7 @@ DEFAULT_SLUG = "meetnagadia/kvasir-dataset"
 NORMAL_CLASSES = ("normal-z-line", "normal-cecum")
 ABNORMAL_CLASSES = ("polyps",)
 GROUPS = ("normal", "abnormal")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 PREPARE_HINT = "run python -m apps.prepare_kvasir --out DIR first"
 
 
@@ -38,13 +39,13 @@ def download(slug: str = DEFAULT_SLUG) -> Path:
 
 
 def find_class_folders(root: str | Path, classes: Sequence[str]) -> dict[str, Path]:
-    """The folder of each class under `root`, at any depth (the one with most files wins)."""
+    """The folder of each class under `root`, at any depth (the one with most images wins)."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: no such folder (pass --data-dir DIR holding Kvasir)")
     candidates = sorted(p for p in root.rglob("*") if p.is_dir() and p.name in classes)
     found = {
-        name: max(options, key=lambda p: len(list_files(p)))
+        name: max(options, key=_image_count)
         for name in classes
         if (options := [p for p in candidates if p.name == name])
     }
@@ -55,6 +56,11 @@ def find_class_folders(root: str | Path, classes: Sequence[str]) -> dict[str, Pa
             "(expected the Kvasir layout: one folder per class, e.g. polyps/)"
         )
     return found
+
+
+def _image_count(folder: Path) -> int:
+    """Files with an image suffix (Kvasir v2 also ships class folders of feature files)."""
+    return sum(p.suffix.lower() in IMAGE_SUFFIXES for p in list_files(folder))
 
 
 def list_files(folder: Path) -> list[Path]:

@@ -46,6 +46,11 @@ def run(args: list[str]) -> None:
 def test_find_class_folders_at_any_depth(tree):
     folders = kvasir.find_class_folders(tree, ["polyps", "normal-cecum"])
     assert folders["polyps"] == tree / "kvasir-dataset" / "polyps"
+    features = tree / "kvasir-dataset-features" / "polyps"  # as in Kvasir v2's download
+    features.mkdir(parents=True)
+    for i in range(12):
+        (features / f"polyps-{i:04d}.features").write_text("JCD 0.1 0.2\n")
+    assert kvasir.find_class_folders(tree, ["polyps"])["polyps"].parent.name == "kvasir-dataset"
     with pytest.raises(InputError, match="normal-pylorus"):
         kvasir.find_class_folders(tree, ["normal-pylorus"])
     with pytest.raises(InputError, match="--data-dir"):
