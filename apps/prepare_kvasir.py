@@ -197,10 +197,16 @@ def crop_check(written: pd.DataFrame) -> str:
     )
 
 
+def sample_files(part: pd.DataFrame) -> list[str]:
+    """The first `SAMPLES` files taking the classes in turn (z-line, cecum, z-line, ...)."""
+    turn = part.groupby("class", sort=False).cumcount().to_numpy()
+    return part.file.iloc[np.argsort(turn, kind="stable")[:SAMPLES]].tolist()
+
+
 def draw_figures(out: Path, usable: pd.DataFrame, size: int, method: str, demo: bool) -> None:
     """Class samples, one crop-step figure per sample, and the augmentation figure."""
     source = "Synthetic endoscopy" if demo else "Kvasir"
-    picks = {g: usable[usable.group == g].file.iloc[:SAMPLES].tolist() for g in GROUPS}
+    picks = {g: sample_files(usable[usable.group == g]) for g in GROUPS}
     originals = {g: [read_rgb(p) for p in paths] for g, paths in picks.items()}
     fig = plot_class_samples(originals["normal"], originals["abnormal"], source, demo)
     save_figure(fig, out / "figures" / "samples.png")
