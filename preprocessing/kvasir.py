@@ -122,7 +122,8 @@ def load_processed(folder: str | Path, group: str) -> tuple[np.ndarray, list[str
     if group not in GROUPS:
         raise ValueError(f"group must be one of {GROUPS}, not {group!r}")
     path = Path(folder) / group
-    files = sorted(path.glob("*.png")) if path.is_dir() else []
+    # Hidden files are temporaries of a write that was killed (see `atomic_path`).
+    files = [f for f in sorted(path.glob("*.png")) if not f.name.startswith(".")]
     if not files:
         raise InputError(f"{path}: no prepared images ({PREPARE_HINT})")
     images = []

@@ -114,6 +114,7 @@ def test_prepare_processes_or_rejects_every_file_and_skips_on_rerun(tree, tmp_pa
     )
     assert images.shape == (5, 32, 32, 3) and images.dtype == np.float32
     assert images.min() >= 0.0 and images.max() <= 1.0
+    (out / "normal" / ".tmp-123-normal-cecum-0001.png").write_bytes(b"\x89PNG half")  # killed
     normal, _ = kvasir.load_processed(out, "normal")
     assert normal.shape == (4, 32, 32, 3)
 
