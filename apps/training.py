@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from preprocessing.files import read_json, write_csv, write_json
+from preprocessing.files import atomic_path, read_json, write_csv, write_json
 
 RESUME = Path("checkpoints") / "resume"
 
@@ -29,7 +29,8 @@ class ResumeState(keras.callbacks.Callback):
     Like `keras.callbacks.BackupAndRestore`, but crash-safe: each epoch's weights go to a
     new file and `state.json` names the newest complete one, so a kill mid-write resumes
     from the previous epoch. Callbacks in `stateful` (LR plateau, early stopping) get their
-    counters back too, so a resumed run takes the same decisions as an uninterrupted one.
+    counters back too, and early stopping its best weights, so a resumed run takes the same
+    decisions as an uninterrupted one. A run that stopped early stays finished when rerun.
     """
 
     STATE_ATTRS = ("wait", "best", "cooldown_counter", "best_epoch", "stopped_epoch")
@@ -38,47 +39,73 @@ class ResumeState(keras.callbacks.Callback):
         super().__init__()
         self.folder = Path(folder)
         self.stateful = list(stateful)
+        self.diverged = False
+
+    @property
+    def state(self) -> dict:
+        """The saved state (`{}` when there is none)."""
+        state = self.folder / "state.json"
+        return read_json(state) if state.exists() else {}
 
     @property
     def epoch(self) -> int:
         """Epochs completed by the saved state (0 when there is none)."""
-        state = self.folder / "state.json"
-        return read_json(state)["epoch"] if state.exists() else 0
+        return self.state.get("epoch", 0)
 
     def on_train_begin(self, logs=None):
-        state_file = self.folder / "state.json"
-        if not state_file.exists():
+        state = self.state
+        if not state:
             return
-        state = read_json(state_file)
         for optimizer in _optimizers(self.model):
             if not optimizer.built:
                 optimizer.build(self.model.trainable_variables)
         self.model.load_weights(self.folder / state["weights"])
-        for callback, attrs in zip(self.stateful, state["callbacks"], strict=True):
+        for index, (callback, attrs) in enumerate(
+            zip(self.stateful, state["callbacks"], strict=True)
+        ):
             for name, value in attrs.items():
                 setattr(callback, name, value)
-        self.model._initial_epoch = state["epoch"]
-        print(f"Resuming from {self.folder} after epoch {state['epoch']}.")
+            best = self.folder / f"best-weights-{index}.npz"
+            if best.exists():
+                with np.load(best) as saved:
+                    callback.best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        self.model._initial_epoch = (
+            self.params["epochs"] if state.get("finished") else state["epoch"]
+        )
+        done = (
+            "finished (stopped early)" if state.get("finished") else f"after epoch {state['epoch']}"
+        )
+        print(f"Resuming from {self.folder} {done}.")
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.model.stop_training and not _finite(logs):
+        if not _finite(logs):
+            self.diverged = True
             return  # never back up a diverged model
         weights = f"epoch-{epoch + 1:05d}.weights.h5"
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".tmp-{weights}"
         self.model.save_weights(tmp)
         tmp.replace(self.folder / weights)
-        callbacks = [
-            {a: _plain(getattr(cb, a)) for a in self.STATE_ATTRS if hasattr(cb, a)}
-            for cb in self.stateful
-        ]
-        write_json(
-            self.folder / "state.json",
-            {"epoch": epoch + 1, "weights": weights, "callbacks": callbacks},
-        )
+        for index, callback in enumerate(self.stateful):
+            if getattr(callback, "best_weights", None) is not None and callback.best_epoch == epoch:
+                with atomic_path(self.folder / f"best-weights-{index}.npz") as tmp:
+                    np.savez(tmp, *callback.best_weights)
+        self._write_state(epoch=epoch + 1, weights=weights)
         for old in self.folder.glob("epoch-*.weights.h5"):
             if old.name != weights:
                 old.unlink()
+
+    def on_train_end(self, logs=None):
+        state = self.state
+        if self.model.stop_training and not self.diverged and state:
+            self._write_state(**{**state, "finished": True})
+
+    def _write_state(self, **state) -> None:
+        state["callbacks"] = [
+            {a: _plain(getattr(cb, a)) for a in self.STATE_ATTRS if hasattr(cb, a)}
+            for cb in self.stateful
+        ]
+        write_json(self.folder / "state.json", state)
 
 
 class BestCheckpoint(keras.callbacks.Callback):

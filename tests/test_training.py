@@ -123,3 +123,25 @@ def test_run_folder_refuses_other_flags_and_restart_clears(tmp_path):
     start_run(other, identity=("seed", "preset"))
     assert not (tmp_path / "checkpoints").exists() and not (tmp_path / "history.csv").exists()
     assert json.loads((tmp_path / "config.json").read_text())["preset"] == "paper"
+
+
+def early_stopping():  # improves in epoch 1 only, stops once patience 2 runs out
+    return keras.callbacks.EarlyStopping(
+        "val_loss", patience=2, min_delta=1e9, restore_best_weights=True
+    )
+
+
+def test_early_stopping_resumes_with_its_best_weights_and_stays_finished(tmp_path, capsys):
+    straight = tiny_model()
+    fit(straight, tmp_path / "a", 10, [early_stopping()])
+    assert len(pd.read_csv(tmp_path / "a" / "history.csv")) == 3
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_model(), tmp_path / "b", 10, [early_stopping(), Interrupt(2)])
+    resumed = tiny_model()
+    fit(resumed, tmp_path / "b", 10, [early_stopping()])
+    for a, b in zip(straight.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)  # epoch 1's weights, restored
+
+    again = fit(tiny_model(), tmp_path / "b", 10, [early_stopping()])
+    assert again.history == {} and "finished (stopped early)" in capsys.readouterr().out
