@@ -22,13 +22,13 @@ import pandas as pd
 import tensorflow as tf
 
 from apps.common import run_app
-from apps.train_endovae import image_batches
 from evaluation.reports import markdown_table
 from models.classifier import build_classifier, paper_optimizer
 from models.endovae import EndoVAE
 from models.pixelda import PRESETS, build_pixelda
 from preprocessing.digits import adaptation_dataset, demo_pair, labelled_dataset
 from preprocessing.files import write_json
+from preprocessing.pipelines import array_batches
 
 TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "torch_reference.py"
 
@@ -104,7 +104,7 @@ def model_cases(quick: bool) -> dict[str, Callable[[], tuple[keras.Model, tf.dat
     def endovae():
         model = EndoVAE(seed=0)
         model.compile(keras.optimizers.Adam(1e-3))
-        return model, image_batches(images, 128, seed=0), 128
+        return model, array_batches(images, 128, seed=0), 128
 
     return {"classifier": classifier, "pixelda": pixelda, "endovae": endovae}
 

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from apps.common import make_parser, run_app
-from apps.train_endovae import draw_figures, prepared_from_synthetic, read_split
+from apps.train_endovae import draw_figures, read_split
 from evaluation.metrics import auprc, auroc, psnr, ssim, vae_scores
 from evaluation.reports import markdown_table, write_report
 from preprocessing.files import InputError, read_json, write_csv
-from preprocessing.kvasir import load_processed
+from preprocessing.kvasir import is_synthetic, load_processed
 
 SHOWN, GENERATED = 5, 9
 
@@ -97,7 +97,7 @@ def main(args: argparse.Namespace) -> None:
         sections.append(("Anomaly detection (polyps positive)", markdown_table(anomaly)))
     draw_figures(run)
     links = "\n\n".join(f"![{f.stem}](figures/{f.name})" for f in sorted(run.glob("figures/*.png")))
-    demo = prepared_from_synthetic(data)
+    demo = is_synthetic(data)
     write_report(run / "report.md", "EndoVAE evaluation", [*sections, ("Figures", links)], demo)
     for _, body in sections:
         print(body, end="\n\n")

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from apps.common import make_parser, run_app, start_run
 from evaluation.figures import save_figure
 from evaluation.kvasir_figures import plot_augmentation, plot_class_samples, plot_crop_steps
-from preprocessing.files import InputError, read_json, write_bytes, write_csv
+from preprocessing.files import InputError, read_json, write_bytes, write_csv, write_text
 from preprocessing.kvasir import (
     DEFAULT_SLUG,
     GROUPS,
@@ -31,6 +31,7 @@ from preprocessing.kvasir import (
     is_synthetic,
     size_summary,
     source_table,
+    synthetic_marker,
 )
 from preprocessing.otsu_crop import (
     METHODS,
@@ -40,6 +41,7 @@ from preprocessing.otsu_crop import (
     read_rgb,
     resize_view,
 )
+from preprocessing.synthetic_endoscopy import SYNTHETIC_MARKER
 
 SAMPLES = 3  # per group, in the sample, crop-step and augmentation figures
 RECORD_COLUMNS = ["status", "width", "height", "bright_kept", "edge_black", "reason"]
@@ -157,13 +159,14 @@ def main(args: argparse.Namespace) -> None:
             raise InputError(f"{out} was prepared with {', '.join(changed)}: choose another --out")
     root = args.data_dir or download(args.kaggle_slug)
     start_run(args, identity=())
-    demo = is_synthetic(root)
+    if marker := synthetic_marker(root):  # the prepared folder says so too, for later steps
+        write_text(out / SYNTHETIC_MARKER, marker.read_text())
     files = source_table(root, args.normal_classes)
     records = prepare(files, out, args.size, max(1, args.workers), args.method)
     usable = write_tables(out, records)
     if set(usable.group) != set(GROUPS):
         raise InputError(f"{root}: a group has no usable image; see {out / 'rejected.csv'}")
-    draw_figures(out, usable, args.size, args.method, demo)
+    draw_figures(out)
     print(f"Prepared images: {out / 'normal'} and {out / 'abnormal'}")
 
 
@@ -203,18 +206,23 @@ def sample_files(part: pd.DataFrame) -> list[str]:
     return part.file.iloc[np.argsort(turn, kind="stable")[:SAMPLES]].tolist()
 
 
-def draw_figures(out: Path, usable: pd.DataFrame, size: int, method: str, demo: bool) -> None:
-    """Class samples, one crop-step figure per sample, and the augmentation figure."""
+def draw_figures(out: Path, pdf: bool = False) -> None:
+    """Class samples, one crop-step figure per sample, and the augmentation figure, from the
+    prepared folder's records (the sample originals are read again from their paths)."""
+    config, demo = read_json(out / "config.json"), is_synthetic(out)
+    size, method = config["size"], config["method"]
+    records = pd.read_csv(out / "images.csv")
+    usable = records[records.status != "rejected"]
     source = "Synthetic endoscopy" if demo else "Kvasir"
     picks = {g: sample_files(usable[usable.group == g]) for g in GROUPS}
     originals = {g: [read_rgb(p) for p in paths] for g, paths in picks.items()}
     fig = plot_class_samples(originals["normal"], originals["abnormal"], source, demo)
-    save_figure(fig, out / "figures" / "samples.png")
+    save_figure(fig, out / "figures" / "samples.png", pdf)
     for group, paths in picks.items():
         for path, image in zip(paths, originals[group], strict=True):
             steps = crop_steps(image, size, method)
             fig = plot_crop_steps(steps, f"{source} {group} {Path(path).name}", demo)
-            save_figure(fig, out / "figures" / f"crop_steps_{group}_{Path(path).stem}.png")
+            save_figure(fig, out / "figures" / f"crop_steps_{group}_{Path(path).stem}.png", pdf)
     # Keras (TensorFlow) is imported only now, after the worker processes are gone.
     from preprocessing.augment import augment_with_copies
 
@@ -222,7 +230,8 @@ def draw_figures(out: Path, usable: pd.DataFrame, size: int, method: str, demo: 
     normal = np.stack([read_rgb(out / "normal" / f"{Path(p).stem}.png") for p in paths]) / 255.0
     augmented = augment_with_copies(normal, copies=2, seed=0)
     blocks = [augmented[k * len(normal) : (k + 1) * len(normal)] for k in (1, 2)]
-    save_figure(plot_augmentation(normal, blocks, demo), out / "figures" / "augmentation.png")
+    fig = plot_augmentation(normal, blocks, demo)
+    save_figure(fig, out / "figures" / "augmentation.png", pdf)
 
 
 if __name__ == "__main__":

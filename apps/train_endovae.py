@@ -10,7 +10,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from apps.common import add_training_flags, make_parser, run_app, start_run
 from apps.training import completed_epochs, run_callbacks, seed_everything
@@ -19,7 +18,7 @@ from models.endovae import EndoVAE
 from preprocessing.augment import augment_with_copies
 from preprocessing.files import InputError, read_json, write_json
 from preprocessing.kvasir import is_synthetic, load_processed
-from preprocessing.pipelines import epoch_indices, steps_per_epoch
+from preprocessing.pipelines import array_batches, steps_per_epoch
 
 EPOCHS, BATCH = 1000, 128
 QUICK_EPOCHS, QUICK_BATCH, QUICK_TRAIN, QUICK_VALIDATION = 15, 16, 150, 50
@@ -73,19 +72,6 @@ def read_split(data: Path, run: Path) -> dict[str, np.ndarray]:
     return split_images(*load_processed(data, "normal"), read_json(run / "split.json"))
 
 
-def image_batches(
-    images: np.ndarray, batch_size: int, seed: int | None = None, start_epoch: int = 0
-) -> tf.data.Dataset:
-    """Without a seed: one pass in order. With a seed: an endless stream of epochs, each
-    shuffled by (seed, epoch) from `start_epoch` on, so a resumed run sees the same batches;
-    train with `fit(steps_per_epoch=steps_per_epoch(len(images), batch_size))`."""
-    if seed is None:
-        return tf.data.Dataset.from_tensor_slices(images).batch(batch_size).prefetch(2)
-    pool = tf.constant(images)
-    batches = epoch_indices(len(images), batch_size, seed, start_epoch)
-    return batches.map(lambda i: tf.gather(pool, i), tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
 def endovae_callbacks(
     out: Path, lr_patience: int = 10, stop_patience: int = 50, min_lr: float = 1e-6
 ) -> list[keras.callbacks.Callback]:
@@ -123,9 +109,9 @@ def main(args: argparse.Namespace) -> None:
     model = EndoVAE(beta=args.beta, seed=args.seed)
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     model.fit(
-        image_batches(train, args.batch_size, args.seed, completed_epochs(out)),
+        array_batches(train, args.batch_size, args.seed, completed_epochs(out)),
         steps_per_epoch=steps_per_epoch(len(train), args.batch_size),
-        validation_data=image_batches(images["validation"], args.batch_size),
+        validation_data=array_batches(images["validation"], args.batch_size),
         epochs=epochs,
         callbacks=endovae_callbacks(out),
         verbose=2,
@@ -135,16 +121,9 @@ def main(args: argparse.Namespace) -> None:
     print(f"Next: python -m apps.evaluate_endovae --run {out}")
 
 
-def prepared_from_synthetic(data: Path) -> bool:
-    """Whether prepare_kvasir made `data` from synthetic frames (its config names the source)."""
-    config = Path(data) / "config.json"
-    source = read_json(config).get("data_dir") if config.exists() else None
-    return bool(source) and is_synthetic(source)
-
-
 def draw_figures(out: Path, pdf: bool = False) -> None:
     """Redraw this run's figures from its saved files (`apps.make_figures`)."""
-    draw_endovae_figures(out, pdf, prepared_from_synthetic(read_json(out / "config.json")["data"]))
+    draw_endovae_figures(out, pdf, is_synthetic(read_json(out / "config.json")["data"]))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from preprocessing.files import InputError
-from preprocessing.pipelines import epoch_indices
+from preprocessing.pipelines import array_batches, epoch_indices
 
 SIZE = 32
 MNISTM_PARTS = ("train", "test")
@@ -303,21 +303,15 @@ def labelled_dataset(
     shuffle_seed: int | None = None,
     start_epoch: int = 0,
 ) -> tf.data.Dataset:
-    """(image, label) batches in [-1, 1].
-
-    Without a seed: one pass in order (evaluation). With a seed: an endless stream of
-    epochs, each shuffled by (seed, epoch) from `start_epoch` on; train with
-    `fit(steps_per_epoch=steps_per_epoch(len(images), batch_size))`.
-    """
-    if shuffle_seed is None:
-        ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
-        return ds.map(lambda x, y: (to_unit_range(x), y), tf.data.AUTOTUNE).prefetch(2)
-    images, labels = tf.constant(images), tf.constant(labels)
-    ds = epoch_indices(len(images), batch_size, shuffle_seed, start_epoch)
-    ds = ds.map(
-        lambda i: (to_unit_range(tf.gather(images, i)), tf.gather(labels, i)), tf.data.AUTOTUNE
+    """(image, label) batches in [-1, 1]: one pass in order without a seed, else the
+    endless seeded stream of `array_batches`."""
+    return array_batches(
+        (images, labels),
+        batch_size,
+        shuffle_seed,
+        start_epoch,
+        lambda x, y: (to_unit_range(x), y),
     )
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def adaptation_dataset(

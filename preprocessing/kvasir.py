@@ -80,9 +80,14 @@ def source_table(root: str | Path, normal_classes: Sequence[str] = NORMAL_CLASSE
     return pd.DataFrame(rows, columns=["group", "class", "path"])
 
 
+def synthetic_marker(root: str | Path) -> Path | None:
+    """The marker `write_synthetic_kvasir` leaves (copied by prepare_kvasir), if any."""
+    return next(Path(root).rglob(SYNTHETIC_MARKER), None)
+
+
 def is_synthetic(root: str | Path) -> bool:
-    """Whether `root` was written by `write_synthetic_kvasir` (not real Kvasir)."""
-    return (Path(root) / SYNTHETIC_MARKER).exists()
+    """Whether `root` holds synthetic frames (raw or prepared), not real Kvasir."""
+    return synthetic_marker(root) is not None
 
 
 def size_summary(records: pd.DataFrame) -> pd.DataFrame:

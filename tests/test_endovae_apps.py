@@ -23,9 +23,7 @@ FIGURES = {
 
 def test_train_then_evaluate_then_resume(tmp_path, capsys):
     data = write_prepared(tmp_path / "data", normal=10, abnormal=4)
-    (tmp_path / "raw").mkdir()
-    (tmp_path / "raw" / SYNTHETIC_MARKER).write_text("synthetic")  # prepared from demo frames
-    (data / "config.json").write_text(json.dumps({"data_dir": str(tmp_path / "raw")}))
+    (data / SYNTHETIC_MARKER).write_text("synthetic")  # as prepare_kvasir marks demo frames
     out = tmp_path / "run"
     command = ["--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "8"]
     train_endovae.main(train_endovae.parser().parse_args([*command, "--copies", "1"]))

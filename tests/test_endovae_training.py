@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apps.train_endovae import endovae_callbacks, image_batches, split_names
+from apps.train_endovae import endovae_callbacks, split_names
 from preprocessing.files import InputError
+from preprocessing.pipelines import array_batches
 from tests.endovae_helpers import random_images, tiny_vae
 
 IMAGES = random_images(8)
@@ -28,8 +29,8 @@ class Interrupt(keras.callbacks.Callback):
 def fit(model, out, epochs, interrupt=None, **callback_args):
     interrupt = interrupt or Interrupt()
     return model.fit(
-        image_batches(IMAGES, 4),
-        validation_data=image_batches(IMAGES, 4),
+        array_batches(IMAGES, 4),
+        validation_data=array_batches(IMAGES, 4),
         epochs=epochs,
         verbose=0,
         callbacks=[*endovae_callbacks(out, **callback_args), interrupt],
@@ -70,7 +71,7 @@ def test_interrupted_fit_resumes_at_the_right_epoch_with_the_same_weights(tmp_pa
     best = keras.models.load_model(tmp_path / "b" / "checkpoints" / "best.keras")
     history = pd.read_csv(tmp_path / "b" / "history.csv")
     np.testing.assert_allclose(
-        best.evaluate(image_batches(IMAGES, 4), verbose=0, return_dict=True)["total_loss"],
+        best.evaluate(array_batches(IMAGES, 4), verbose=0, return_dict=True)["total_loss"],
         history["val_total_loss"].min(),
         rtol=1e-5,
     )

@@ -1,5 +1,6 @@
 """Kvasir layout, summary table, prepare_kvasir on a tiny tree with bad files, reruns."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,11 @@ def test_prepare_processes_or_rejects_every_file_and_skips_on_rerun(tree, tmp_pa
     assert "(160, 128): 4 images" in printed and "crop check (9 images)" in printed
     per_image = pd.read_csv(out / "images.csv")
     assert len(per_image) == 14 and per_image.bright_kept.min() > 0.95
+    assert kvasir.is_synthetic(out)  # made from synthetic frames: every later step knows
+
+    shutil.rmtree(out / "figures")  # figures are redrawn from the prepared folder alone
+    prepare_kvasir.draw_figures(out)
+    assert {p.name for p in (out / "figures").iterdir()} == figures
 
     written = out / "normal" / "normal-cecum-0000.png"
     stamp = written.stat().st_mtime_ns
