@@ -26,9 +26,24 @@ def make_parser(app: str, description: str) -> argparse.ArgumentParser:
 
 
 def add_training_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags of the training apps: --restart and --epochs."""
+    """Flags of the training apps: --epochs, --restart and the device flags."""
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     parser.add_argument("--restart", action="store_true", help="discard the run folder's state")
+    devices = parser.add_argument_group("devices")
+    devices.add_argument(
+        "--strategy",
+        choices=("auto", "mirrored", "tpu"),
+        default="auto",
+        help="tf.distribute: auto = all GPUs if several, else one device",
+    )
+    devices.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="float16 compute, float32 losses and loss scaling (for GPUs)",
+    )
+    devices.add_argument(
+        "--jit", action="store_true", help="XLA-compile the train step (for GPUs; slower on CPU)"
+    )
 
 
 def run_app(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,8 @@
-"""The offline demo: every pipeline on data the project makes itself (demo data).
+"""The offline demo: both pipelines end to end on data the project makes itself.
+
+Digits: the demo pair (scikit-learn's bundled digits -> the same digits on scikit-image's
+bundled photos). Endoscopy: synthetic endoscopy-like frames (not Kvasir). Everything is
+labelled demo data; nothing is downloaded.
 
 python -m apps.demo --out runs/demo
 """
@@ -6,43 +10,113 @@ python -m apps.demo --out runs/demo
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
+from types import ModuleType
 
-from apps import train_classifier
+from apps import (
+    evaluate_endovae,
+    prepare_kvasir,
+    train_classifier,
+    train_endovae,
+    train_pixelda,
+)
 from apps.common import make_parser, run_app
+from evaluation.reports import markdown_to_html
 from preprocessing.files import write_text
+from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
+
+FRAMES_PER_CLASS, FRAME_SIZE = 40, (320, 256)  # synthetic endoscopy frames
 
 
-def stages(out: Path, seed: int) -> list[tuple[str, object, list[str]]]:
+def stages(out: Path) -> list[tuple[str, ModuleType, list[str]]]:
     """(title, app module, its arguments) for each step of the demo."""
-    common = ["--seed", str(seed)]
+    frames, prepared = out / "synthetic_frames", out / "kvasir_prepared"
     return [
         (
             "Source-only classifier on the demo digit pair",
             train_classifier,
-            ["--pair", "digits-demo", "--epochs", "5", "--out", str(out / "classifier"), *common],
+            ["--pair", "digits-demo", "--epochs", "5", "--out", str(out / "classifier")],
+        ),
+        (
+            "PixelDA on the demo digit pair",
+            train_pixelda,
+            [
+                "--pair",
+                "digits-demo",
+                "--steps",
+                "600",
+                "--epochs",
+                "6",
+                "--baseline",
+                str(out / "classifier"),
+                "--out",
+                str(out / "pixelda"),
+            ],
+        ),  # fmt: skip
+        (
+            "Otsu-contour cropping of synthetic endoscopy frames",
+            prepare_kvasir,
+            ["--data-dir", str(frames), "--out", str(prepared)],
+        ),
+        (
+            "EndoVAE on the synthetic healthy frames",
+            train_endovae,
+            [
+                "--data",
+                str(prepared),
+                "--epochs",
+                "8",
+                "--batch-size",
+                "16",
+                "--out",
+                str(out / "endovae"),
+            ],
+        ),  # fmt: skip
+        (
+            "EndoVAE evaluation: generation, reconstruction, SSIM/PSNR, anomaly scores",
+            evaluate_endovae,
+            ["--run", str(out / "endovae")],
         ),
     ]
 
 
 def main(args: argparse.Namespace) -> None:
     start = time.perf_counter()
-    sections = []
-    for number, (title, app, argv) in enumerate(stages(args.out, args.seed), 1):
-        print(f"[{number}] {title} ...", flush=True)
+    frames = args.out / "synthetic_frames"
+    if not frames.exists():
+        write_synthetic_kvasir(frames, FRAMES_PER_CLASS, args.seed, FRAME_SIZE)
+    runs: dict[Path, str] = {}  # run folder -> title, in order
+    plan = stages(args.out)
+    for number, (title, app, argv) in enumerate(plan, 1):
+        print(f"[{number}/{len(plan)}] {title} ...", flush=True)
         began = time.perf_counter()
-        app_args = app.parser().parse_args(argv)
+        app_args = app.parser().parse_args([*argv, "--seed", str(args.seed)])
         app.main(app_args)
-        print(f"[{number}] done in {time.perf_counter() - began:.0f} s", flush=True)
-        folder = Path(app_args.out).relative_to(args.out)
-        report = (Path(app_args.out) / "report.md").read_text()
-        sections.append(report.replace("](figures/", f"]({folder}/figures/"))
-    write_text(
-        args.out / "report.md",
-        "# Offline demo (demo data, not the real data sets)\n\n" + "\n\n".join(sections),
+        print(f"[{number}/{len(plan)}] done in {time.perf_counter() - began:.0f} s", flush=True)
+        runs.setdefault(Path(getattr(app_args, "run", None) or app_args.out), title)
+    text = "# Offline demo (demo data, not the real data sets)\n\n" + "\n\n".join(
+        run_section(run, title, args.out) for run, title in runs.items()
     )
-    print(f"Demo finished in {time.perf_counter() - start:.0f} s: {args.out / 'report.md'}")
+    write_text(args.out / "report.md", text)
+    write_text(args.out / "report.html", markdown_to_html(text, args.out))
+    print(
+        f"Demo finished in {time.perf_counter() - start:.0f} s: "
+        f"{args.out / 'report.md'} and {args.out / 'report.html'}"
+    )
+
+
+def run_section(run: Path, title: str, root: Path) -> str:
+    """A run's report.md one heading level down (or its figures), links relative to `root`."""
+    folder = run.relative_to(root)
+    report = run / "report.md"
+    if report.exists():
+        body = re.sub(r"^(#+) ", r"#\1 ", report.read_text(), flags=re.MULTILINE)
+    else:
+        figures = sorted(run.glob("figures/*.png"))
+        body = f"## {title}\n\n" + "\n\n".join(f"![{f.stem}](figures/{f.name})" for f in figures)
+    return body.replace("](figures/", f"]({folder}/figures/")
 
 
 if __name__ == "__main__":

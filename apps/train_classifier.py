@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from apps.common import add_pair_flags, add_training_flags, make_parser, run_app, start_run
-from apps.training import completed_epochs, run_callbacks, seed_everything
+from apps.training import completed_epochs, device_strategy, run_callbacks, seed_everything
 from evaluation.figures import plot_domain_samples, plot_training_curves, save_figure
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
@@ -42,12 +42,14 @@ def main(args: argparse.Namespace) -> None:
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
     print(f"{pair.name}: {len(train)} train / {len(test)} test pairs, {epochs} epochs")
 
-    model = build_classifier()
-    model.compile(
-        optimizer=paper_optimizer(),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    with device_strategy(args.strategy, args.mixed_precision).scope():
+        model = build_classifier()
+        model.compile(
+            optimizer=paper_optimizer(),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=args.jit,
+        )
     model.fit(
         labelled_dataset(
             pair.source[train],

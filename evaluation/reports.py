@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from preprocessing.files import write_text
+
+HTML_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:3px 8px}}
+img{{max-width:100%}}blockquote{{background:#fff3cd;margin:0;padding:.5em 1em}}</style>
+</head><body>
+{body}
+</body></html>
+"""
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -36,3 +48,19 @@ def write_report(path: str | Path, title: str, sections: list[tuple[str, str]], 
         )
     parts += [f"## {heading}\n\n{body}" for heading, body in sections]
     write_text(path, "\n\n".join(parts) + "\n")
+
+
+def markdown_to_html(text: str, root: str | Path) -> str:
+    """A self-contained HTML page of a Markdown report: images under `root` are embedded."""
+    import markdown
+
+    def embed(match: re.Match) -> str:
+        path = Path(root) / match.group(1)
+        if not path.is_file():
+            return match.group(0)
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'src="data:image/png;base64,{data}"'
+
+    body = markdown.markdown(text, extensions=["tables"])
+    title = text.splitlines()[0].lstrip("# ") if text else "report"
+    return HTML_PAGE.format(title=title, body=re.sub(r'src="([^"]+\.png)"', embed, body))

@@ -25,7 +25,8 @@ def build_classifier(
     x = layers.Flatten()(x)
     x = layers.Dense(100, activation="relu", kernel_initializer=init)(x)
     x = layers.Dense(100, activation="relu", kernel_initializer=init, name="features")(x)
-    logits = layers.Dense(num_classes, kernel_initializer=init, name="logits")(x)
+    # float32 logits keep the softmax stable under a mixed_float16 policy
+    logits = layers.Dense(num_classes, kernel_initializer=init, dtype="float32", name="logits")(x)
     return keras.Model(inputs, logits, name=name)
 
 
