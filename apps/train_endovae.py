@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from apps.common import add_training_flags, make_parser, run_app, start_run
-from apps.training import completed_epochs, run_callbacks, seed_everything
+from apps.training import completed_epochs, device_strategy, run_callbacks, seed_everything
 from evaluation.endovae_figures import draw_endovae_figures
 from models.endovae import EndoVAE
 from preprocessing.augment import augment_with_copies
@@ -106,8 +106,9 @@ def main(args: argparse.Namespace) -> None:
         f"{len(images['validation'])} validation, batch {args.batch_size}, {epochs} epochs"
     )
 
-    model = EndoVAE(beta=args.beta, seed=args.seed)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    with device_strategy(args.strategy, args.mixed_precision).scope():
+        model = EndoVAE(beta=args.beta, seed=args.seed)
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), jit_compile=args.jit)
     model.fit(
         array_batches(train, args.batch_size, args.seed, completed_epochs(out)),
         steps_per_epoch=steps_per_epoch(len(train), args.batch_size),
