@@ -86,6 +86,21 @@ def start_run(args: argparse.Namespace, identity: Iterable[str]) -> Path:
     return out
 
 
+def read_run_config(folder: Path, app: str, flag: str) -> dict:
+    """The config.json of a run folder written by `app`; `flag` names it in the errors."""
+    path = Path(folder) / "config.json"
+    command = f"python -m apps.{app}"
+    if not path.is_file():
+        raise InputError(f"{flag} {folder}: no config.json, train first with {command}")
+    config = read_json(path)
+    if config.get("app") != app:
+        raise InputError(
+            f"{flag} {folder}: a run folder of {config.get('app')}, not of {app}: "
+            f"pass one written by {command}"
+        )
+    return config
+
+
 def add_pair_flags(parser: argparse.ArgumentParser) -> None:
     """Flags choosing the digit domains (see `preprocessing.digits.load_pair`)."""
     parser.add_argument(

@@ -12,11 +12,13 @@ import keras
 import numpy as np
 import pandas as pd
 
-from apps.common import make_parser, run_app
+from apps.common import make_parser, read_run_config, run_app
 from apps.train_endovae import draw_figures, read_split
+from apps.training import load_model
 from evaluation.metrics import auprc, auroc, psnr, ssim, vae_scores
 from evaluation.reports import markdown_table, write_report
-from preprocessing.files import InputError, read_json, write_csv
+from models.endovae import EndoVAE
+from preprocessing.files import write_csv
 from preprocessing.kvasir import is_synthetic, load_processed
 
 SHOWN, GENERATED = 5, 9
@@ -51,11 +53,8 @@ def load_polyps(data: Path) -> np.ndarray | None:
 
 def main(args: argparse.Namespace) -> None:
     run = Path(args.out)
-    best = run / "checkpoints" / "best.keras"
-    if not best.exists():
-        raise InputError(f"{best} not found: train first with python -m apps.train_endovae")
-    data = args.data or Path(read_json(run / "config.json")["data"])
-    model = keras.models.load_model(best)
+    data = args.data or Path(read_run_config(run, "train_endovae", "--run")["data"])
+    model = load_model(run / "checkpoints" / "best.keras", EndoVAE)
     normal = read_split(data, run)
     groups = {"validation": normal["validation"]}
     polyps = load_polyps(data)

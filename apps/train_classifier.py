@@ -13,7 +13,13 @@ import numpy as np
 import pandas as pd
 
 from apps.common import add_pair_flags, add_training_flags, make_parser, run_app, start_run
-from apps.training import completed_epochs, device_strategy, run_callbacks, seed_everything
+from apps.training import (
+    completed_epochs,
+    device_strategy,
+    load_model,
+    run_callbacks,
+    seed_everything,
+)
 from evaluation.figures import plot_domain_samples, plot_training_curves, save_figure
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
@@ -64,7 +70,7 @@ def main(args: argparse.Namespace) -> None:
         callbacks=run_callbacks(out, "val_accuracy", "max"),
     )
 
-    best = keras.models.load_model(out / "checkpoints" / "best.keras")
+    best = load_model(out / "checkpoints" / "best.keras")
     metrics = pd.DataFrame(
         [
             {

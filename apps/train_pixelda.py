@@ -17,13 +17,20 @@ import numpy as np
 import pandas as pd
 
 from apps import train_classifier
-from apps.common import add_pair_flags, add_training_flags, make_parser, run_app, start_run
-from apps.training import completed_epochs, run_callbacks, seed_everything
+from apps.common import (
+    add_pair_flags,
+    add_training_flags,
+    make_parser,
+    read_run_config,
+    run_app,
+    start_run,
+)
+from apps.training import completed_epochs, load_model, run_callbacks, seed_everything
 from evaluation.figures import save_figure
 from evaluation.metrics import accuracy, predict_digits
 from evaluation.pixelda_figures import plot_pixelda_history, plot_pixelda_samples
 from evaluation.reports import markdown_table, write_report
-from models.pixelda import PRESETS, build_pixelda
+from models.pixelda import PRESETS, PixelDA, build_pixelda
 from preprocessing.digits import (
     DigitPair,
     adaptation_dataset,
@@ -142,7 +149,7 @@ def main(args: argparse.Namespace) -> None:
             extra=[StepRate(), EpochAccuracies(evaluation_sets(pair, splits, args))],
         ),
     )
-    best = keras.models.load_model(out / "checkpoints" / "best.keras")
+    best = load_model(out / "checkpoints" / "best.keras", PixelDA)
     write_results(out, best, pair, splits, baseline)
 
 
@@ -166,9 +173,12 @@ def evaluation_sets(
 
 def read_baseline(folder: Path) -> dict:
     """The "source only" row of a train_classifier run folder's metrics.csv."""
+    read_run_config(folder, "train_classifier", "--baseline")
     path = Path(folder) / "metrics.csv"
     if not path.is_file():
-        raise InputError(f"--baseline {folder}: no metrics.csv (run apps.train_classifier first)")
+        raise InputError(
+            f"--baseline {folder}: no metrics.csv, the run did not finish: rerun its command"
+        )
     rows = pd.read_csv(path)
     if "target_all_accuracy" not in rows or not len(rows):
         raise InputError(f"{path}: not a train_classifier metrics.csv")

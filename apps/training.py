@@ -83,7 +83,14 @@ class ResumeState(keras.callbacks.Callback):
         for optimizer in _optimizers(self.model):
             if not optimizer.built:
                 optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self.folder / state["weights"])
+        weights = self.folder / state["weights"]
+        try:
+            self.model.load_weights(weights)
+        except (OSError, ValueError) as err:
+            raise InputError(
+                f"{weights}: unreadable resume state ({type(err).__name__}): "
+                "pass --restart to start over"
+            ) from err
         for index, (callback, attrs) in enumerate(
             zip(self.stateful, state["callbacks"], strict=True)
         ):
@@ -212,6 +219,30 @@ def save_model(model: keras.Model, path: str | Path) -> None:
     tmp = path.with_name(f".tmp-{path.name}")
     model.save(tmp)
     tmp.replace(path)
+
+
+def load_model(path: str | Path, kind: type[keras.Model] = keras.Model) -> keras.Model:
+    """`keras.models.load_model` in safe mode (no code stored in the file runs).
+
+    A missing, truncated or unsafe file, or a model of another class than `kind`, is an
+    `InputError` naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} not found: train first, or pass the right run folder")
+    try:
+        model = keras.models.load_model(path, safe_mode=True)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise InputError(
+            f"{path}: cannot load it ({str(err).splitlines()[0]}); "
+            "pass the right run folder, or retrain with --restart"
+        ) from err
+    if not isinstance(model, kind):
+        raise InputError(
+            f"{path}: holds a {type(model).__name__} model where {kind.__name__} was expected: "
+            "pass a run folder of the right app"
+        )
+    return model
 
 
 def completed_epochs(out: Path) -> int:

@@ -35,6 +35,10 @@ class DigitPair:
     target_labels: np.ndarray  # evaluation only
     demo: bool = False
 
+    def __post_init__(self):
+        if not len(self.source) == len(self.labels) == len(self.target) == len(self.target_labels):
+            raise InputError(f"{self.name}: source and target sets differ in size")
+
     @property
     def source_name(self) -> str:
         return domain_names(self.demo)[0]
@@ -49,10 +53,6 @@ def domain_names(demo: bool) -> tuple[str, str]:
     if demo:
         return "demo source (sklearn digits)", "demo target (skimage photos)"
     return "MNIST", "MNIST-M"
-
-    def __post_init__(self):
-        if not len(self.source) == len(self.labels) == len(self.target) == len(self.target_labels):
-            raise InputError(f"{self.name}: source and target sets differ in size")
 
 
 # ---------------------------------------------------------------- MNIST
@@ -128,6 +128,12 @@ def read_mnistm(root: str | Path) -> list[tuple[np.ndarray, np.ndarray]]:
             raise InputError(
                 f"{label_file}: lists {len(files)} images but {len(missing)} are missing "
                 f"from {folder.name}/ (first: {missing[0].name})"
+            )
+        unlisted = sum(1 for _ in folder.glob("*.png")) - len(files)
+        if unlisted > 0:
+            raise InputError(
+                f"{label_file}: lists {len(files)} images but {folder.name}/ holds "
+                f"{unlisted} more: the label file belongs to another copy of MNIST-M"
             )
         with ThreadPoolExecutor(os.cpu_count()) as pool:
             images = np.stack(list(pool.map(_read_rgb32, files)))

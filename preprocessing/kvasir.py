@@ -135,7 +135,10 @@ def load_processed(folder: str | Path, group: str) -> tuple[np.ndarray, list[str
     for file in files:
         image = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if image is None:
-            raise InputError(f"{file}: unreadable prepared image ({PREPARE_HINT} again)")
+            raise InputError(
+                f"{file}: unreadable prepared image (delete it and rerun "
+                "python -m apps.prepare_kvasir with the same --out)"
+            )
         images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     if len({i.shape for i in images}) > 1:
         raise InputError(f"{path}: prepared images of different sizes ({PREPARE_HINT} again)")

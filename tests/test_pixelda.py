@@ -178,6 +178,7 @@ def test_no_target_label_reaches_train_step(tmp_path, monkeypatch):
     monkeypatch.setattr(app, "build_pixelda", lambda preset, seed: small_pixelda(run_eagerly=True))
     baseline = tmp_path / "baseline"
     baseline.mkdir()
+    (baseline / "config.json").write_text('{"app": "train_classifier"}')
     pd.DataFrame(
         [{"model": "source only", "source_test_accuracy": 0.9, "target_all_accuracy": 0.5}]
     ).to_csv(baseline / "metrics.csv", index=False)
