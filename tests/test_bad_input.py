@@ -7,10 +7,10 @@ rejected.csv, and the run goes on. Bad paths, layouts, checkpoints and run folde
 
 Cases tested elsewhere are not repeated: tests/test_kvasir.py (grayscale, RGBA, 16-bit RGB,
 empty, 40-byte JPEG, text file, all-black and tiny frames; a group with no usable image stops
-the run; a folder prepared with another --size; a wrong --data-dir through a subprocess),
-tests/test_digits.py (MNIST-M label lines, missing images, labels that do not pair with
-MNIST, a background folder without images), tests/test_otsu_crop.py (noisy black frames),
-tests/test_training.py (--restart clears a run folder of other flags).
+the run; a folder prepared with another --size; a wrong --data-dir through a subprocess; no
+network for Kaggle), tests/test_digits.py (MNIST-M label lines, missing images, labels that
+do not pair with MNIST, a background folder without images), tests/test_otsu_crop.py (noisy
+black frames), tests/test_training.py (--restart clears a run folder of other flags).
 """
 
 import importlib
@@ -406,6 +406,16 @@ def test_bad_input_is_an_input_error_naming_it(tmp_path, app, build, message):
     with pytest.raises(InputError, match=message) as caught:
         module.main(module.parser().parse_args(argv))
     assert "\n" not in str(caught.value)
+
+
+def test_no_network_for_mnist_names_the_flag(tmp_path, monkeypatch):
+    def offline():
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    module = importlib.import_module("apps.train_classifier")
+    with pytest.raises(InputError, match=r"cannot download MNIST .*: pass --mnist PATH"):
+        module.main(module.parser().parse_args(["--out", str(tmp_path)]))
 
 
 def test_corrupt_resume_state_says_restart(tmp_path):
