@@ -25,7 +25,13 @@ from apps.common import (
     run_app,
     start_run,
 )
-from apps.training import completed_epochs, load_model, run_callbacks, seed_everything
+from apps.training import (
+    completed_epochs,
+    device_strategy,
+    load_model,
+    run_callbacks,
+    seed_everything,
+)
 from evaluation.figures import save_figure
 from evaluation.metrics import accuracy, predict_digits
 from evaluation.pixelda_figures import plot_pixelda_history, plot_pixelda_samples
@@ -127,7 +133,8 @@ def main(args: argparse.Namespace) -> None:
         f"{epochs} epochs x {steps_per_epoch} steps"
     )
 
-    model = build_pixelda(preset, seed=args.seed)
+    with device_strategy(args.strategy, args.mixed_precision).scope():
+        model = build_pixelda(preset, seed=args.seed, jit_compile=args.jit)
     model.fit(
         adaptation_dataset(
             pair.source[splits.train],

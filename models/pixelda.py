@@ -68,10 +68,10 @@ def build_generator(
     x = layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init)(x)
     for _ in range(residual_blocks):
         h = layers.Conv2D(filters, 3, padding="same", kernel_initializer=init)(x)
-        h = layers.BatchNormalization()(h)
+        h = layers.BatchNormalization(synchronized=True)(h)
         h = layers.ReLU()(h)
         h = layers.Conv2D(filters, 3, padding="same", kernel_initializer=init)(h)
-        h = layers.BatchNormalization()(h)
+        h = layers.BatchNormalization(synchronized=True)(h)
         x = layers.Add()([x, h])
     out = layers.Conv2D(channels, 3, padding="same", activation="tanh", kernel_initializer=init)(x)
     return keras.Model([image, noise], out, name=name)
@@ -95,7 +95,7 @@ def build_discriminator(
     x = image
     for f in filters:
         x = layers.Conv2D(f, 3, strides=2, padding="same", kernel_initializer=init)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(synchronized=True)(x)
         x = layers.LeakyReLU(0.2)(x)
         x = layers.GaussianNoise(noise_std)(x)
         x = layers.Dropout(dropout)(x)
@@ -154,9 +154,10 @@ class PixelDA(keras.Model):
         """`d_optimizer` updates D and T, `g_optimizer` G (default: the paper's Adam).
 
         `g_optimizer` is also `optimizer`, the one Keras callbacks read the learning rate of.
+        Under a `mixed_float16` policy both scale their losses (`LossScaleOptimizer`).
         """
-        self.d_optimizer = d_optimizer or paper_optimizer()
-        self.g_optimizer = g_optimizer or paper_optimizer()
+        self.d_optimizer = _loss_scaled(d_optimizer or paper_optimizer(), self.dtype_policy)
+        self.g_optimizer = _loss_scaled(g_optimizer or paper_optimizer(), self.dtype_policy)
         super().compile(optimizer=self.g_optimizer, **kwargs)
         self.w_d, self.w_g_adv, self.w_g_task = w_d, w_g_adv, w_g_task
         # Built on their own variables now, so a resumed run can restore their state.
@@ -193,7 +194,8 @@ class PixelDA(keras.Model):
             g_task = _ce(y_s, self.classifier(fake, training=True))
             g_loss = self.w_g_adv * g_adv + self.w_g_task * g_task
         variables = self.generator.trainable_variables
-        self.g_optimizer.apply(g_tape.gradient(g_loss, variables), variables)
+        gradients = g_tape.gradient(self.g_optimizer.scale_loss(g_loss), variables)
+        self.g_optimizer.apply(gradients, variables)
         return self._track(**d_logs, g_loss=g_loss, g_adv_loss=g_adv, g_task_loss=g_task)
 
     def _d_step(self, x_s, y_s, x_t, fake) -> dict:
@@ -207,7 +209,9 @@ class PixelDA(keras.Model):
             task = _ce(ops.concatenate([y_s, y_s], axis=0), logits) * 2.0
             d_loss = self.w_d * domain + task
         variables = self.d_variables
-        self.d_optimizer.apply(tape.gradient(d_loss, variables), variables)
+        self.d_optimizer.apply(
+            tape.gradient(self.d_optimizer.scale_loss(d_loss), variables), variables
+        )
         hits = ops.concatenate([p_real > 0.5, p_fake <= 0.5], axis=0)
         d_accuracy = _mean(ops.cast(hits, "float32"))
         return {
@@ -248,8 +252,11 @@ class PixelDA(keras.Model):
         return cls(**nets, **config)
 
 
-def build_pixelda(preset: Preset = PRESETS["homework"], seed: int | None = None) -> PixelDA:
-    """A compiled PixelDA with the preset's initialization, loss weights and optimizers."""
+def build_pixelda(
+    preset: Preset = PRESETS["homework"], seed: int | None = None, **compile_kwargs
+) -> PixelDA:
+    """A compiled PixelDA with the preset's initialization, loss weights and optimizers
+    (`compile_kwargs`, e.g. `jit_compile`, go to `compile`)."""
     model = PixelDA(
         build_generator(init_std=preset.init_std),
         build_discriminator(init_std=preset.init_std),
@@ -266,7 +273,9 @@ def build_pixelda(preset: Preset = PRESETS["homework"], seed: int | None = None)
             preset.decay_rate,
         )
 
-    model.compile(optimizer(), optimizer(), preset.w_d, preset.w_g_adv, preset.w_g_task)
+    model.compile(
+        optimizer(), optimizer(), preset.w_d, preset.w_g_adv, preset.w_g_task, **compile_kwargs
+    )
     return model
 
 
@@ -283,6 +292,12 @@ def train_steps_per_second(model: keras.Model, batch, steps: int = 20, warmup: i
 
 
 # ---------------------------------------------------------------- losses
+
+
+def _loss_scaled(optimizer, policy) -> keras.optimizers.Optimizer:
+    if policy.name != "mixed_float16" or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
 def _global_batch(values) -> tf.Tensor:

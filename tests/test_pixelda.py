@@ -175,7 +175,9 @@ def test_no_target_label_reaches_train_step(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PixelDA, "train_step", spy)
     monkeypatch.setattr(app, "load_pair", lambda *a, **k: pair)
-    monkeypatch.setattr(app, "build_pixelda", lambda preset, seed: small_pixelda(run_eagerly=True))
+    monkeypatch.setattr(
+        app, "build_pixelda", lambda preset, seed, **_: small_pixelda(run_eagerly=True)
+    )
     baseline = tmp_path / "baseline"
     baseline.mkdir()
     (baseline / "config.json").write_text('{"app": "train_classifier"}')
