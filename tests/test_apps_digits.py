@@ -5,9 +5,13 @@ import shutil
 import subprocess
 import sys
 
+import keras
 import pandas as pd
+import pytest
 
 from apps import make_figures, train_classifier
+from evaluation.metrics import accuracy
+from preprocessing.digits import demo_pair, paired_split
 
 
 def test_classifier_app_writes_the_whole_run_folder(tmp_path):
@@ -25,6 +29,12 @@ def test_classifier_app_writes_the_whole_run_folder(tmp_path):
     metrics = pd.read_csv(out / "metrics.csv")
     assert 0.5 < metrics.loc[0, "source_test_accuracy"] <= 1
     assert 0 <= metrics.loc[0, "target_all_accuracy"] <= 1
+    # the saved model, loaded again, gives the recorded metric
+    pair = demo_pair()
+    _, test = paired_split(len(pair.source), seed=0)
+    best = keras.models.load_model(out / "checkpoints" / "best.keras")
+    recorded = metrics.loc[0, "source_test_accuracy"]
+    assert accuracy(best, pair.source[test], pair.labels[test]) == pytest.approx(recorded, abs=1e-9)
     report = (out / "report.md").read_text()
     assert "Demo data" in report and "MNIST" not in report
 

@@ -47,6 +47,9 @@ def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path):
     straight = pd.read_csv(tmp_path / "straight" / "history.csv")
     resumed = pd.read_csv(tmp_path / "killed" / "history.csv")
     assert resumed["epoch"].tolist() == [1, 2, 3]
+    # two fresh processes with one seed: the same first epoch, bit for bit (CPU)
+    assert resumed.loc[0, "loss"] == straight.loc[0, "loss"]
+    assert resumed.loc[0, "val_accuracy"] == straight.loc[0, "val_accuracy"]
     np.testing.assert_allclose(resumed["loss"], straight["loss"], rtol=1e-4)
     a = keras.models.load_model(tmp_path / "straight" / "checkpoints" / "last.keras")
     b = keras.models.load_model(tmp_path / "killed" / "checkpoints" / "last.keras")
