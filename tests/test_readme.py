@@ -67,7 +67,7 @@ def readme_commands() -> list[Command]:
                 found.append(
                     parse_command(first_line + offset, text, dict(zip(used, values, strict=True)))
                 )
-    for inline in re.finditer(r"`(python -m apps\.[^`]+)`", README):
+    for inline in re.finditer(r"`(python -m apps\.\w+[^`]*)`", README):
         found.append(parse_command(README.count("\n", 0, inline.start()) + 1, inline[1], {}))
     return sorted(found, key=lambda c: c.line)
 
