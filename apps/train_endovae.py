@@ -84,7 +84,8 @@ def endovae_callbacks(
             MONITOR, patience=stop_patience, mode="min", restore_best_weights=True, verbose=1
         ),
     ]
-    return run_callbacks(out, MONITOR, "min", extra=extra)
+    # no last.keras: 133 MB an epoch on Drive, and the resume state holds those weights
+    return run_callbacks(out, MONITOR, "min", extra=extra, save_last=False)
 
 
 def main(args: argparse.Namespace) -> None:

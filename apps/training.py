@@ -91,6 +91,10 @@ class ResumeState(keras.callbacks.Callback):
                 f"{weights}: unreadable resume state ({type(err).__name__}): "
                 "pass --restart to start over"
             ) from err
+        if "seeds" in state:  # absent from states written before seeds were saved
+            with np.load(self.folder / state["seeds"]) as seeds:
+                for i, variable in enumerate(_seed_states(self.model)):
+                    variable.assign(seeds[f"arr_{i}"])
         for index, (callback, attrs) in enumerate(
             zip(self.stateful, state["callbacks"], strict=True)
         ):
@@ -113,17 +117,19 @@ class ResumeState(keras.callbacks.Callback):
             self.diverged = True
             return  # never back up a diverged model
         weights = f"epoch-{epoch + 1:05d}.weights.h5"
+        seeds = f"epoch-{epoch + 1:05d}.seeds.npz"  # dropout, noise: not in the weights file
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".tmp-{weights}"
-        self.model.save_weights(tmp)
-        tmp.replace(self.folder / weights)
+        with atomic_path(self.folder / weights) as tmp:
+            self.model.save_weights(tmp)
+        with atomic_path(self.folder / seeds) as tmp:
+            np.savez(tmp, *(v.numpy() for v in _seed_states(self.model)))
         for index, callback in enumerate(self.stateful):
             if getattr(callback, "best_weights", None) is not None and callback.best_epoch == epoch:
                 with atomic_path(self.folder / f"best-weights-{index}.npz") as tmp:
                     np.savez(tmp, *callback.best_weights)
-        self._write_state(epoch=epoch + 1, weights=weights)
-        for old in self.folder.glob("epoch-*.weights.h5"):
-            if old.name != weights:
+        self._write_state(epoch=epoch + 1, weights=weights, seeds=seeds)
+        for old in self.folder.glob("epoch-*"):
+            if old.name not in (weights, seeds):
                 old.unlink()
 
     def on_train_end(self, logs=None):
@@ -140,12 +146,13 @@ class ResumeState(keras.callbacks.Callback):
 
 
 class BestCheckpoint(keras.callbacks.Callback):
-    """Save `best.keras` when `monitor` improves and `last.keras` after every epoch."""
+    """Save `best.keras` when `monitor` improves and (with `save_last`) `last.keras` after
+    every epoch."""
 
-    def __init__(self, folder: str | Path, monitor: str, mode: str):
+    def __init__(self, folder: str | Path, monitor: str, mode: str, save_last: bool = True):
         super().__init__()
         self.folder = Path(folder)
-        self.monitor, self.mode = monitor, mode
+        self.monitor, self.mode, self.save_last = monitor, mode, save_last
         self.best = None
 
     def on_train_begin(self, logs=None):
@@ -166,7 +173,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         ):
             self.best = float(current)
             save_model(self.model, self.folder / "best.keras")
-        save_model(self.model, self.folder / "last.keras")
+        if self.save_last:
+            save_model(self.model, self.folder / "last.keras")
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -251,16 +259,21 @@ def completed_epochs(out: Path) -> int:
 
 
 def run_callbacks(
-    out: Path, monitor: str, mode: str, extra: list[keras.callbacks.Callback] = ()
+    out: Path,
+    monitor: str,
+    mode: str,
+    extra: list[keras.callbacks.Callback] = (),
+    save_last: bool = True,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of every training app, in order: `extra` (LR, early stopping) first,
-    then NaN guard, history, checkpoints and the resume state (which also restores `extra`)."""
+    then NaN guard, history, checkpoints and the resume state (which also restores `extra`).
+    `save_last=False` skips `last.keras` (the resume state holds the last weights anyway)."""
     extra = list(extra)
     return [
         *extra,
         NaNGuard(),
         HistoryCSV(out / "history.csv"),
-        BestCheckpoint(out / "checkpoints", monitor, mode),
+        BestCheckpoint(out / "checkpoints", monitor, mode, save_last),
         ResumeState(out / RESUME, stateful=extra),
     ]
 
@@ -268,6 +281,11 @@ def run_callbacks(
 def _optimizers(model: keras.Model) -> list[keras.optimizers.Optimizer]:
     found = [getattr(model, name, None) for name in ("optimizer", "d_optimizer", "g_optimizer")]
     return [o for o in found if isinstance(o, keras.optimizers.Optimizer)]
+
+
+def _seed_states(model: keras.Model) -> list:
+    """The states of every random-seed generator of `model` (dropout, noise, sampling)."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
 def _finite(logs) -> bool:
