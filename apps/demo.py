@@ -27,7 +27,7 @@ from evaluation.reports import markdown_to_html
 from preprocessing.files import write_text
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
 
-FRAMES_PER_CLASS, FRAME_SIZE = 40, (320, 256)  # synthetic endoscopy frames
+FRAMES_PER_CLASS, FRAME_SIZE = 30, (320, 256)  # synthetic endoscopy frames
 
 
 def stages(out: Path) -> list[tuple[str, ModuleType, list[str]]]:

@@ -7,7 +7,6 @@ the pixels of an image plus `beta` x KL divergence, both averaged over the globa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import keras
@@ -202,20 +201,3 @@ def _global_batch_size(images):
     local = ops.cast(ops.shape(images)[0], "float32")
     context = tf.distribute.get_replica_context()
     return local if context is None else context.all_reduce("sum", local)
-
-
-def benchmark_train_steps(
-    batch_size: int = 32, steps: int = 20, warmup: int = 3, seed: int = 0
-) -> float:
-    """Training images per second of the full-size EndoVAE (compiled train step, random
-    images), timed over `steps` steps after `warmup` steps."""
-    keras.utils.set_random_seed(seed)
-    model = EndoVAE(seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    images = np.random.default_rng(seed).random((batch_size, 96, 96, 3), dtype=np.float32)
-    for _ in range(warmup):
-        model.train_on_batch(images)
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.train_on_batch(images)
-    return batch_size * steps / (time.perf_counter() - start)

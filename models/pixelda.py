@@ -8,7 +8,6 @@ unlabelled target images; target labels never reach `train_step`.
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import keras
 import tensorflow as tf
@@ -277,21 +276,6 @@ def build_pixelda(
         optimizer(), optimizer(), preset.w_d, preset.w_g_adv, preset.w_g_task, **compile_kwargs
     )
     return model
-
-
-def train_steps_per_second(model: keras.Model, batch, steps: int = 20, warmup: int = 3) -> float:
-    """Bare train steps per second on one fixed batch (graph mode, after `warmup` steps)."""
-    step = tf.function(model.train_step)
-    for _ in range(warmup):
-        step(batch)
-    start = time.perf_counter()
-    for _ in range(steps):
-        logs = step(batch)
-    float(next(iter(logs.values())))  # wait for the last step
-    return steps / (time.perf_counter() - start)
-
-
-# ---------------------------------------------------------------- losses
 
 
 def _loss_scaled(optimizer, policy) -> keras.optimizers.Optimizer:
