@@ -66,9 +66,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
 def otsu_mask(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Grayscale, its Otsu threshold, and the mask of pixels above it (uint8 0/255)."""
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    if np.mean(gray > BLACK_LEVEL) < MIN_SHARE:
+    if np.count_nonzero(gray > BLACK_LEVEL) < MIN_SHARE * gray.size:
         raise InputError("no view to crop: the image is all black")
-    if gray.std() < UNIFORM_STD:
+    if cv2.meanStdDev(gray)[1].item() < UNIFORM_STD:
         raise InputError("no view to crop: the image is uniform (all one shade)")
     threshold, mask = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return gray, mask, int(threshold)
@@ -101,9 +101,12 @@ def _robust_box(gray: np.ndarray, mask: np.ndarray, threshold: int) -> Box:
     # Grow the view through dark tissue (lumen, shadows) that touches it, not through black.
     tissue = ((gray > min(threshold, BLACK_LEVEL)) | (core > 0)).astype(np.uint8)
     count, labels = cv2.connectedComponents(tissue)
+    # A filled contour lies in one tissue component: the one under its first point.
+    seeds = {int(labels[c[0, 0, 1], c[0, 0, 0]]) for c in large}
+    if len(seeds) == 1:
+        return cv2.boundingRect((labels == seeds.pop()).astype(np.uint8))
     keep = np.zeros(count, bool)
-    keep[np.unique(labels[core > 0])] = True
-    keep[0] = False
+    keep[list(seeds)] = True
     return cv2.boundingRect(keep[labels].astype(np.uint8))
 
 
