@@ -12,8 +12,10 @@ import platform
 import re
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
+from multiprocessing import get_context
 from pathlib import Path
 
 import keras
@@ -22,6 +24,7 @@ import pandas as pd
 import tensorflow as tf
 
 from apps.common import run_app
+from apps.prepare_kvasir import init_worker, process_file
 from evaluation.reports import markdown_table
 from models.classifier import build_classifier, paper_optimizer
 from models.endovae import EndoVAE
@@ -29,7 +32,10 @@ from models.pixelda import PRESETS, build_pixelda
 from preprocessing.digits import adaptation_dataset, demo_pair, labelled_dataset
 from preprocessing.files import write_json
 from preprocessing.pipelines import array_batches
+from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
 
+PARTS = ("classifier", "pixelda", "endovae", "inference", "prepare_kvasir")
+FRAME_SIZE = (1280, 1024)  # width, height of the generated endoscopy-like frames
 TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "torch_reference.py"
 
 
@@ -41,7 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the results as JSON")
     p.add_argument("--torch-python", help="a Python with torch, to time the PyTorch reference")
     p.add_argument("--torch-reference", type=Path, default=TORCH_REFERENCE)
-    p.add_argument("--only", nargs="*", help="models to time (classifier pixelda endovae)")
+    p.add_argument(
+        "--only", nargs="*", choices=PARTS, help=f"parts to time (default all: {' '.join(PARTS)})"
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -109,6 +117,49 @@ def model_cases(quick: bool) -> dict[str, Callable[[], tuple[keras.Model, tf.dat
     return {"classifier": classifier, "pixelda": pixelda, "endovae": endovae}
 
 
+def inference_rows(windows: int, steps: int) -> list[dict]:
+    """Images/s of the classifier on MNIST-M-like images and of VAE reconstruction (z = mu)."""
+    target = demo_pair().target
+    digits = np.resize(target, (256, *target.shape[1:]))
+    frames = np.random.default_rng(0).random((128, 96, 96, 3), dtype=np.float32)
+    cases = [
+        ("classifier inference (batch 256)", build_classifier(), digits),
+        ("EndoVAE reconstruction (batch 128)", EndoVAE(seed=0), frames),
+    ]
+    rows = []
+    for measure, model, images in cases:
+        forward = tf.function(lambda x, m=model: m(x, training=False))
+        seconds = median_seconds(lambda f=forward, x=images: f(x), windows, steps)
+        rows.append({"measure": measure, "inference_img_s": len(images) / seconds})
+    return rows
+
+
+def prepare_rows(frames: int, repeats: int) -> list[dict]:
+    """`prepare_kvasir` images/s with 1 worker and with all cores, alternating, on generated
+    1280x1024 frames; the pool's start-up is outside the timing."""
+    workers = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_synthetic_kvasir(Path(tmp) / "frames", frames // 3, size=FRAME_SIZE)
+        sources = sorted(str(p) for p in root.rglob("*.jpg"))
+        rates: dict[int, list[float]] = {1: [], workers: []}
+        for repeat in range(repeats):
+            for n in rates:
+                out = Path(tmp) / f"out{n}-{repeat}"
+                tasks = [(s, str(out / f"{i}.png"), 96, "robust") for i, s in enumerate(sources)]
+                with get_context("spawn").Pool(n, initializer=init_worker) as pool:
+                    pool.map(process_file, tasks[: 2 * n], chunksize=1)  # workers ready
+                    start = time.perf_counter()
+                    pool.map(process_file, tasks, chunksize=1)
+                    rates[n].append(len(tasks) / (time.perf_counter() - start))
+    one, many = statistics.median(rates[1]), statistics.median(rates[workers])
+    return [
+        {"measure": f"prepare_kvasir, {len(sources)} frames 1280x1024, 1 worker",
+         "prepare_img_s": one},
+        {"measure": f"prepare_kvasir, {workers} workers", "prepare_img_s": many,
+         "workers_over_one": many / one},
+    ]  # fmt: skip
+
+
 def torch_rate(python: str, reference: Path, which: str, steps: int) -> float:
     """Images/s of the eager PyTorch reference step (batch 32), run in its own Python."""
     out = subprocess.run(
@@ -119,9 +170,10 @@ def torch_rate(python: str, reference: Path, which: str, steps: int) -> float:
 
 def main(args: argparse.Namespace) -> None:
     windows, steps = (3, 3) if args.quick else (5, 10)
+    parts = args.only or PARTS
     rows = []
     for name, make in model_cases(args.quick).items():
-        if args.only and name not in args.only:
+        if name not in parts:
             continue
         keras.utils.set_random_seed(0)
         model, dataset, batch = make()
@@ -131,9 +183,15 @@ def main(args: argparse.Namespace) -> None:
              "fit_over_bare": fit / bare}
         )  # fmt: skip
         print(rows[-1], flush=True)
+    if "inference" in parts:
+        rows += inference_rows(windows, steps)
+        print(*rows[-2:], sep="\n", flush=True)
+    if "prepare_kvasir" in parts:
+        rows += prepare_rows(48 if args.quick else 150, 1 if args.quick else 3)
+        print(*rows[-2:], sep="\n", flush=True)
     if args.torch_python:
         for name in ("pixelda", "endovae"):
-            if args.only and name not in args.only:
+            if name not in parts:
                 continue
             keras.utils.set_random_seed(0)
             model, dataset, _ = model_cases(args.quick)[name]()
@@ -157,7 +215,7 @@ def main(args: argparse.Namespace) -> None:
         f"TF {tf.__version__}, Keras {keras.__version__}"
     )
     print(f"\n{machine}\n")
-    print(markdown_table(table.fillna(""), digits=2))
+    print(markdown_table(table.astype(object).where(table.notna(), ""), digits=2))
     if args.json:
         write_json(args.json, {"machine": machine, "results": rows})
 

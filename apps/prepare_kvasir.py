@@ -129,7 +129,9 @@ def prepare(
     progress = tqdm(total=len(tasks), unit="img", desc="crop+resize")
     if workers > 1:
         with Pool(workers, initializer=init_worker) as pool:
-            results = pool.imap(process_file, tasks, chunksize=8)
+            # Small chunks near the end keep both cores busy to the last image.
+            chunksize = max(1, min(8, len(tasks) // (32 * workers)))
+            results = pool.imap(process_file, tasks, chunksize=chunksize)
             for i, record in zip(todo, results, strict=True):
                 records[i] = record
                 progress.update()
