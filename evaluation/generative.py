@@ -1,0 +1,334 @@
+"""Generative-model metrics: FID, KID, precision, recall, density and coverage.
+
+All of them compare two sets of images in a `FeatureSpace` (a named feature extractor).
+A number is comparable only with numbers from the same space and the same real set, so
+every table and report names its space. Spaces: InceptionV3 pool features (ImageNet
+weights, downloaded by keras: Colab), the penultimate layer of any trained keras model,
+and a classifier trained on labelled real target images (evaluation only, cached).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from sklearn.metrics import pairwise_distances
+from sklearn.neighbors import NearestNeighbors
+
+from evaluation.reports import markdown_table
+from models.classifier import build_classifier
+from preprocessing.digits import to_unit_range
+from preprocessing.files import InputError, atomic_path
+
+INCEPTION_SIZE = 299
+
+
+@dataclasses.dataclass
+class FeatureSpace:
+    """A named feature extractor: images (N, H, W, C) -> features (N, D)."""
+
+    name: str
+    extract: Callable[[np.ndarray], np.ndarray]
+    model: keras.Model | None = None  # the network the features come from, where there is one
+
+
+# ---------------------------------------------------------------- metrics of feature sets
+
+
+def fid(real: np.ndarray, fake: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (N x D each).
+
+    ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), where Tr (S1 S2)^(1/2) is computed as
+    Tr (S1^(1/2) S2 S1^(1/2))^(1/2) from symmetric eigen-decompositions: real, and stable
+    for singular covariances (fewer images than features).
+    """
+    (mu1, s1), (mu2, s2) = _gaussian(real), _gaussian(fake)
+    root1 = _sqrt_psd(s1)
+    middle = root1 @ s2 @ root1
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    distance = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * cross
+    return float(max(distance, 0.0))
+
+
+def kid(
+    real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """Kernel inception distance: (mean, standard error) of the unbiased MMD^2 with the
+    kernel k(x, y) = (x.y / D + 1)^3 over `subsets` random subsets of both sets.
+
+    The subset size is capped at half the smaller set (at least 2), so that subsets differ.
+    The standard error scales the spread of the subset estimates, sd * sqrt(m / n), as the
+    estimator's variance falls like 1/m with the subset size m (n: the smaller set size).
+    """
+    real, fake = _features(real, "real"), _features(fake, "fake")
+    n = min(len(real), len(fake))
+    m = min(subset_size, max(2, n // 2))
+    rng = np.random.default_rng(seed)
+    estimates = np.array(
+        [
+            _mmd2(
+                real[rng.choice(len(real), m, replace=False)],
+                fake[rng.choice(len(fake), m, replace=False)],
+            )
+            for _ in range(subsets)
+        ]
+    )
+    whole = m == len(real) == len(fake)  # every subset is both whole sets: no spread to use
+    se = estimates.std(ddof=1) * math.sqrt(m / n) if subsets > 1 and not whole else math.nan
+    return float(estimates.mean()), float(se)
+
+
+def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, chunk: int = 1024) -> dict[str, float]:
+    """Precision, recall, density and coverage (Naeem et al. 2020) with k-NN balls.
+
+    A real (fake) point's ball reaches its k-th nearest real (fake) neighbour. Precision:
+    share of fakes inside some real ball; recall: share of reals inside some fake ball;
+    density: mean number of real balls holding a fake, / k; coverage: share of real balls
+    holding a fake. `k` is capped at the set size - 1.
+    """
+    real, fake = _features(real, "real"), _features(fake, "fake")
+    k = min(k, len(real) - 1, len(fake) - 1)
+    real_radii, fake_radii = _knn_radii(real, k), _knn_radii(fake, k)
+    balls = np.zeros(len(fake))  # real balls holding each fake
+    recalled = np.zeros(len(real), dtype=bool)
+    nearest_fake = np.full(len(real), np.inf)
+    for start in range(0, len(fake), chunk):
+        part = slice(start, start + chunk)
+        distances = pairwise_distances(fake[part], real)  # fakes x reals
+        balls[part] = (distances <= real_radii).sum(axis=1)
+        recalled |= (distances <= fake_radii[part, None]).any(axis=0)
+        nearest_fake = np.minimum(nearest_fake, distances.min(axis=0))
+    return {
+        "precision": float(np.mean(balls > 0)),
+        "recall": float(np.mean(recalled)),
+        "density": float(balls.sum() / (k * len(fake))),
+        "coverage": float(np.mean(nearest_fake <= real_radii)),
+    }
+
+
+def _features(x: np.ndarray, which: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise InputError(f"{which} features of shape {x.shape}: need N x D with at least 2 rows")
+    return x
+
+
+def _gaussian(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = _features(x, "feature")
+    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
+
+
+def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a positive semi-definite matrix (tiny negative
+    eigenvalues from rounding count as 0)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def _mmd2(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD^2 of two equal-size sets with the cubic polynomial kernel."""
+    m, d = x.shape
+
+    def kernel(a, b):
+        return (a @ b.T / d + 1) ** 3
+
+    kxx, kyy = kernel(x, x), kernel(y, y)
+    within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+    return float(within - 2 * kernel(x, y).mean())
+
+
+def _knn_radii(x: np.ndarray, k: int) -> np.ndarray:
+    """Distance of each point to its k-th nearest neighbour in the same set (itself not
+    counted)."""
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    return distances[:, k]
+
+
+# ---------------------------------------------------------------- image sets
+
+
+def generative_metrics(
+    real_images: np.ndarray,
+    fake_images: np.ndarray,
+    space: FeatureSpace,
+    seed: int = 0,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    k: int = 5,
+) -> dict:
+    """FID, KID (+ standard error) and PRDC of two image sets in `space`, with its name
+    and the set sizes: keys feature_space, fid, kid, kid_se, precision, recall, density,
+    coverage, n_real, n_fake."""
+    table = generative_table(
+        real_images, {"fake": fake_images}, space, seed, subsets, subset_size, k
+    )
+    return table.drop(columns="images").iloc[0].to_dict()
+
+
+def generative_table(
+    real_images: np.ndarray,
+    fakes: dict[str, np.ndarray],
+    space: FeatureSpace,
+    seed: int = 0,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    k: int = 5,
+) -> pd.DataFrame:
+    """`generative_metrics` of several image sets against one real set (its features are
+    extracted once): one row per set, named in the column `images`."""
+    real = space.extract(real_images)
+    rows = []
+    for name, images in fakes.items():
+        fake = space.extract(images)
+        mean, se = kid(real, fake, subsets, subset_size, seed)
+        rows.append(
+            {
+                "images": name,
+                "feature_space": space.name,
+                "fid": fid(real, fake),
+                "kid": mean,
+                "kid_se": se,
+                **prdc(real, fake, k),
+                "n_real": len(real),
+                "n_fake": len(fake),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def generative_section(table: pd.DataFrame, real: str) -> str:
+    """The report section of a `generative_table`: the feature space, the real set, the table."""
+    spaces = table["feature_space"].unique()
+    if len(spaces) != 1:
+        raise ValueError(f"one table, one feature space: got {list(spaces)}")
+    return (
+        f"Feature space: {spaces[0]}. Real images: {real}. FID and KID: lower is closer to "
+        "the real images; precision and density: realism; recall and coverage: diversity. "
+        "Numbers compare only within this table (same feature space, same real set).\n\n"
+        + markdown_table(table.drop(columns="feature_space"))
+    )
+
+
+# ---------------------------------------------------------------- feature spaces
+
+
+def inception_space(
+    batch_size: int = 64, value_range: tuple[float, float] = (0, 255)
+) -> FeatureSpace:
+    """InceptionV3 average-pool features (2,048, ImageNet weights) of images whose pixels
+    span `value_range`, resized to 299 x 299 and mapped by InceptionV3's `preprocess_input`.
+
+    The weights are downloaded by keras; where that fails, an `InputError` says what to do.
+    """
+    try:
+        net = keras.applications.InceptionV3(
+            include_top=False,
+            pooling="avg",
+            weights="imagenet",
+            input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
+        )
+    except Exception as err:  # offline: keras raises a bare Exception("URL fetch failure ...")
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(
+            f"cannot download the InceptionV3 ImageNet weights ({reason}): use the domain "
+            "feature space, or run where downloads work (e.g. Colab)"
+        ) from err
+    low, high = value_range
+
+    def extract(images: np.ndarray) -> np.ndarray:
+        parts = []
+        for start in range(0, len(images), batch_size):
+            x = (np.asarray(images[start : start + batch_size], np.float32) - low) * (
+                255.0 / (high - low)
+            )
+            if x.shape[-1] == 1:
+                x = np.repeat(x, 3, axis=-1)
+            x = keras.ops.image.resize(x, (INCEPTION_SIZE, INCEPTION_SIZE))
+            x = keras.applications.inception_v3.preprocess_input(x)
+            parts.append(keras.ops.convert_to_numpy(net(x, training=False)))
+        return np.concatenate(parts)
+
+    return FeatureSpace("InceptionV3 pool features (ImageNet weights, 2048 features)", extract, net)
+
+
+def model_space(
+    model: keras.Model,
+    layer: str | None = None,
+    name: str = "model",
+    batch_size: int = 256,
+    preprocess: Callable | None = None,
+) -> FeatureSpace:
+    """The outputs of layer `layer` of a trained `model` as features (default: the
+    penultimate layer, the one feeding the model's last layer), flattened.
+
+    `preprocess` maps images to the model's input range first. The space's name is `name`
+    followed by the layer's name and width.
+    """
+    if layer is None:
+        output = model.layers[-1].input
+        layer = next(lay.name for lay in model.layers if lay.output is output)
+    else:
+        try:
+            output = model.get_layer(layer).output
+        except ValueError as err:
+            raise InputError(f"{model.name} has no layer {layer!r}") from err
+    features = keras.Model(model.inputs, output)
+    width = int(np.prod(output.shape[1:]))
+
+    def extract(images: np.ndarray) -> np.ndarray:
+        x = preprocess(images) if preprocess else images
+        return features.predict(x, batch_size=batch_size, verbose=0).reshape(len(images), -1)
+
+    return FeatureSpace(f"{name}, layer '{layer}' ({width} features)", extract, model)
+
+
+def target_feature_space(
+    images: np.ndarray,
+    labels: np.ndarray,
+    seed: int = 0,
+    epochs: int = 10,
+    cache: str | Path | None = None,
+    domain: str = "target",
+    batch_size: int = 64,
+) -> FeatureSpace:
+    """The penultimate layer of a classifier trained on labelled real target images
+    (uint8, N x 32 x 32 x 3): an evaluation-only feature space for digits.
+
+    The classifier is `models.classifier.build_classifier` trained from seed `seed` for
+    `epochs` epochs; with `cache` (a `.keras` path) it is saved there, and loaded from
+    there instead of trained when the file exists.
+    """
+    cache = Path(cache) if cache else None
+    if cache is not None and cache.is_file():
+        try:
+            classifier = keras.models.load_model(cache, safe_mode=True)
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise InputError(
+                f"{cache}: cannot load the feature classifier ({type(err).__name__}): "
+                "delete it to retrain it"
+            ) from err
+    else:
+        keras.utils.set_random_seed(seed)
+        classifier = build_classifier(
+            images.shape[1:], num_classes=int(np.max(labels)) + 1, name="target_features"
+        )
+        classifier.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        x = keras.ops.convert_to_numpy(to_unit_range(images))
+        classifier.fit(x, np.asarray(labels), batch_size=batch_size, epochs=epochs, verbose=0)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(cache) as tmp:
+                classifier.save(tmp)
+    name = (
+        f"classifier trained on {len(images)} labelled {domain} images "
+        f"(evaluation only; seed {seed}, {epochs} epochs)"
+    )
+    return model_space(classifier, None, name, preprocess=to_unit_range)
