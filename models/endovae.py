@@ -14,6 +14,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from models.distributed import global_mean
+
 LOSS_NAMES = ("total_loss", "reconstruction_loss", "kl_loss")
 
 
@@ -157,9 +159,7 @@ class EndoVAE(keras.Model):
         with tf.GradientTape() as tape:
             _, reconstruction, kl = self.image_losses(images, sample=True, training=True)
             total = reconstruction + self.beta * kl
-            # Sum over this replica / images in the global batch: replicas' gradients add
-            # up to the gradient of the global-batch mean under any tf.distribute strategy.
-            loss = ops.sum(total) / _global_batch_size(images)
+            loss = global_mean(total)
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
@@ -195,9 +195,3 @@ class EndoVAE(keras.Model):
 
 def _images(data):
     return data[0] if isinstance(data, tuple) else data
-
-
-def _global_batch_size(images):
-    local = ops.cast(ops.shape(images)[0], "float32")
-    context = tf.distribute.get_replica_context()
-    return local if context is None else context.all_reduce("sum", local)
