@@ -72,20 +72,24 @@ def read_split(data: Path, run: Path) -> dict[str, np.ndarray]:
     return split_images(*load_processed(data, "normal"), read_json(run / "split.json"))
 
 
-def endovae_callbacks(
-    out: Path, lr_patience: int = 10, stop_patience: int = 50, min_lr: float = 1e-6
+def plateau_callbacks(
+    out: Path,
+    monitor: str = MONITOR,
+    lr_patience: int = 10,
+    stop_patience: int = 50,
+    min_lr: float = 1e-6,
 ) -> list[keras.callbacks.Callback]:
-    """LR halving and early stopping on `val_total_loss`, plus the harness's callbacks."""
+    """LR halving and early stopping on `monitor` (a loss), plus the harness's callbacks."""
     extra = [
         keras.callbacks.ReduceLROnPlateau(
-            MONITOR, factor=0.5, patience=lr_patience, min_lr=min_lr, mode="min", verbose=1
+            monitor, factor=0.5, patience=lr_patience, min_lr=min_lr, mode="min", verbose=1
         ),
         keras.callbacks.EarlyStopping(
-            MONITOR, patience=stop_patience, mode="min", restore_best_weights=True, verbose=1
+            monitor, patience=stop_patience, mode="min", restore_best_weights=True, verbose=1
         ),
     ]
     # no last.keras: 133 MB an epoch on Drive, and the resume state holds those weights
-    return run_callbacks(out, MONITOR, "min", extra=extra, save_last=False)
+    return run_callbacks(out, monitor, "min", extra=extra, save_last=False)
 
 
 def main(args: argparse.Namespace) -> None:
@@ -115,7 +119,7 @@ def main(args: argparse.Namespace) -> None:
         steps_per_epoch=steps_per_epoch(len(train), args.batch_size),
         validation_data=array_batches(images["validation"], args.batch_size),
         epochs=epochs,
-        callbacks=endovae_callbacks(out),
+        callbacks=plateau_callbacks(out),
         verbose=2,
     )
     draw_figures(out)

@@ -13,9 +13,8 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from evaluation.figures import plt, save_figure, show_image, titled
-from evaluation.metrics import auroc
+from evaluation.metrics import DETECTORS, auroc, detector_columns
 
-SCORES = {"neg_elbo": "negative ELBO", "recon_error": "reconstruction error (MSE)"}
 LOSSES = ("total_loss", "reconstruction_loss", "kl_loss")
 
 
@@ -45,12 +44,13 @@ def plot_reconstructions(
 
 
 def plot_roc(scores: pd.DataFrame, title: str) -> plt.Figure:
-    """ROC curves of each anomaly score, polyps (group "polyps") as positives."""
+    """ROC curves of each anomaly score (`DETECTORS`), polyps (group "polyps") as positives."""
     labels = (scores["group"] == "polyps").to_numpy()
     fig, ax = plt.subplots(figsize=(5, 5))
-    for column, name in SCORES.items():
+    for column in detector_columns(scores):
         fpr, tpr, _ = roc_curve(labels, scores[column])
-        ax.plot(fpr, tpr, label=f"{name} (AUROC {auroc(labels, scores[column]):.3f})")
+        auc = auroc(labels, scores[column])
+        ax.plot(fpr, tpr, label=f"{DETECTORS[column]} (AUROC {auc:.3f})")
     ax.plot([0, 1], [0, 1], "k--", alpha=0.4, label="chance")
     ax.set_xlabel("false positive rate (normal flagged)")
     ax.set_ylabel("true positive rate (polyps found)")
@@ -60,13 +60,14 @@ def plot_roc(scores: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def plot_score_histograms(scores: pd.DataFrame, title: str) -> plt.Figure:
-    """Histograms of each anomaly score, one colour per group."""
-    fig, axes = plt.subplots(1, len(SCORES), figsize=(5 * len(SCORES), 4))
-    for ax, (column, name) in zip(axes, SCORES.items(), strict=True):
+    """Histograms of each anomaly score (`DETECTORS`), one colour per group."""
+    columns = detector_columns(scores)
+    fig, axes = plt.subplots(1, len(columns), figsize=(5 * len(columns), 4), squeeze=False)
+    for ax, column in zip(axes[0], columns, strict=True):
         bins = np.histogram_bin_edges(scores[column], bins=30)
         for group, rows in scores.groupby("group"):
             ax.hist(rows[column], bins=bins, alpha=0.6, label=f"{group} ({len(rows)})")
-        ax.set_xlabel(name)
+        ax.set_xlabel(DETECTORS[column])
         ax.set_ylabel("images")
         ax.legend()
     fig.suptitle(title)

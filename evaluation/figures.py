@@ -70,17 +70,22 @@ def plot_domain_samples(
     return fig
 
 
-def plot_training_curves(history: pd.DataFrame, title: str, demo: bool = False) -> plt.Figure:
-    """Loss and accuracy per epoch, train and validation."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+def plot_training_curves(
+    history: pd.DataFrame,
+    title: str,
+    demo: bool = False,
+    metrics: tuple[str, ...] = ("loss", "accuracy"),
+) -> plt.Figure:
+    """`metrics` (default loss and accuracy) per epoch, train and validation."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
         for column, label in ((metric, "train"), (f"val_{metric}", "validation")):
             if column in history:
                 ax.plot(history["epoch"], history[column], marker="o", label=label)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_ylabel(metric)
-        ax.set_title(metric.capitalize())
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_title(metric.replace("_", " ").capitalize())
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(titled(title, demo))

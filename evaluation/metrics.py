@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pandas as pd
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from preprocessing.digits import to_unit_range
+
+DETECTORS = {  # anomaly-score columns of a scores.csv, higher = more anomalous
+    "neg_elbo": "VAE negative ELBO",
+    "recon_error": "VAE reconstruction error (MSE)",
+    "maf_pixels": "MAF NLL on pixels",
+    "maf_latent": "MAF NLL on latents",
+}
 
 
 def predict_digits(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -65,3 +73,24 @@ def vae_scores(model, images: np.ndarray, batch_size: int = 64) -> dict[str, np.
         "neg_elbo": np.concatenate([p[1] for p in parts]),
         "recon_error": np.mean((decoded - images) ** 2, axis=(1, 2, 3)),
     }
+
+
+def detector_columns(scores: pd.DataFrame) -> list[str]:
+    """The anomaly-score columns (`DETECTORS`) that `scores` holds, in the table's order."""
+    return [column for column in DETECTORS if column in scores]
+
+
+def anomaly_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """AUROC and AUPRC of every detector column of `scores`, the group "polyps" positive."""
+    labels = (scores["group"] == "polyps").to_numpy()
+    return pd.DataFrame(
+        [
+            {
+                "Detector": DETECTORS[column],
+                "Score": column,
+                "AUROC": auroc(labels, scores[column]),
+                "AUPRC": auprc(labels, scores[column]),
+            }
+            for column in detector_columns(scores)
+        ]
+    )

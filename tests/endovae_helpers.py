@@ -25,13 +25,13 @@ def random_images(n: int, size: int = 16, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, size, size, 3), dtype=np.float32)
 
 
-def write_prepared(folder: Path, normal: int, abnormal: int, seed: int = 0) -> Path:
-    """A folder in prepare_kvasir's layout: normal/*.png and abnormal/*.png, 96x96 RGB."""
+def write_prepared(folder: Path, normal: int, abnormal: int, seed: int = 0, size: int = 96) -> Path:
+    """A folder in prepare_kvasir's layout: normal/*.png and abnormal/*.png, size^2 RGB."""
     rng = np.random.default_rng(seed)
     for group, n in (("normal", normal), ("abnormal", abnormal)):
         (folder / group).mkdir(parents=True, exist_ok=True)
         for i in range(n):
             base = rng.integers(60, 200, size=3)
-            image = np.clip(base + rng.normal(0, 25, (96, 96, 3)), 0, 255).astype(np.uint8)
+            image = np.clip(base + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
             imsave(folder / group / f"{group}-{i:03d}.png", image, check_contrast=False)
     return folder

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apps.train_endovae import endovae_callbacks, split_names
+from apps.train_endovae import plateau_callbacks, split_names
 from preprocessing.files import InputError
 from preprocessing.pipelines import array_batches
 from tests.endovae_helpers import random_images, tiny_vae
@@ -33,7 +33,7 @@ def fit(model, out, epochs, interrupt=None, **callback_args):
         validation_data=array_batches(IMAGES, 4),
         epochs=epochs,
         verbose=0,
-        callbacks=[*endovae_callbacks(out, **callback_args), interrupt],
+        callbacks=[*plateau_callbacks(out, **callback_args), interrupt],
     )
 
 

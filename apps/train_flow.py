@@ -1,0 +1,218 @@
+"""Train a MAF density model on the healthy images and compare anomaly detectors on polyps.
+
+python -m apps.train_flow --data DIR --out DIR [--space pixels|latent] [--vae-run DIR]
+    [--transforms 5] [--hidden 512 512] [--side 16] [--compare RUN ...] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pandas as pd
+
+from apps.common import add_training_flags, make_parser, read_run_config, run_app, start_run
+from apps.evaluate_endovae import load_polyps
+from apps.train_endovae import plateau_callbacks, split_images, split_names
+from apps.training import completed_epochs, device_strategy, load_model, seed_everything
+from evaluation.endovae_figures import plot_image_grid, plot_roc, plot_score_histograms
+from evaluation.figures import plot_training_curves, save_figure, titled
+from evaluation.metrics import anomaly_table, vae_scores
+from evaluation.reports import markdown_table, write_report
+from models.endovae import EndoVAE
+from models.flows import MAF, SPACES
+from preprocessing.augment import augment_with_copies
+from preprocessing.files import InputError, read_json, write_csv, write_json
+from preprocessing.kvasir import is_synthetic, load_processed
+from preprocessing.pipelines import array_batches, steps_per_epoch
+
+EPOCHS, BATCH = 500, 128
+QUICK_EPOCHS, QUICK_BATCH = 15, 32
+HIDDEN = {"pixels": [512, 512], "latent": [64, 64]}
+MONITOR = "val_nll"
+SAMPLES = 16
+LOGGED = ("nll", "bits_per_dim")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = make_parser("train_flow", __doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, required=True, help="folder written by prepare_kvasir")
+    p.add_argument("--space", choices=SPACES, default="pixels", help="what the flow models")
+    p.add_argument("--vae-run", type=Path, help="a train_endovae run: its split, latents, scores")
+    p.add_argument("--transforms", type=int, default=5, help="stacked MADE transforms (K)")
+    p.add_argument("--hidden", type=int, nargs="+", help="MADE hidden units (default per space)")
+    p.add_argument("--side", type=int, default=16, help="pixels: images downsampled to side^2")
+    p.add_argument("--batch-size", type=int, help=f"default {BATCH} ({QUICK_BATCH} with --quick)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="initial Adam LR")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="normal images held out")
+    p.add_argument("--copies", type=int, default=2, help="augmented copies per training image")
+    p.add_argument("--compare", type=Path, nargs="*", default=[], help="other train_flow runs")
+    add_training_flags(p)
+    return p
+
+
+def flow_inputs(images: np.ndarray, space: str, side: int, vae: EndoVAE | None) -> np.ndarray:
+    """Flat flow inputs: images area-downsampled to side x side, or EndoVAE latent means."""
+    if space == "latent":
+        return vae.encoder.predict(images, batch_size=64, verbose=0)[0]
+    small = [cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA) for image in images]
+    return np.stack(small).reshape(len(images), -1)
+
+
+def main(args: argparse.Namespace) -> None:
+    if args.space == "latent" and not args.vae_run:
+        raise InputError("--space latent needs --vae-run DIR (a train_endovae run folder)")
+    for run in args.compare:
+        read_run_config(run, "train_flow", "--compare")
+    args.batch_size = args.batch_size or (QUICK_BATCH if args.quick else BATCH)
+    args.hidden = args.hidden or HIDDEN[args.space]
+    identity = ("data", "seed", "quick", "space", "vae_run", "transforms", "hidden", "side")
+    out = start_run(args, identity=(*identity, "batch_size", "val_fraction", "copies"))
+    seed_everything(args.seed)
+    vae = None
+    if args.vae_run:
+        read_run_config(args.vae_run, "train_endovae", "--vae-run")
+        vae = load_model(args.vae_run / "checkpoints" / "best.keras", EndoVAE)
+    images = split_images(*load_processed(args.data, "normal"), run_split(args, out))
+    train_images = augment_with_copies(images["train"], copies=args.copies, seed=args.seed)
+    train = flow_inputs(train_images, args.space, args.side, vae)
+    validation = flow_inputs(images["validation"], args.space, args.side, vae)
+    epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
+    print(
+        f"MAF on {args.space} ({train.shape[1]} dimensions): {len(images['train'])} normal "
+        f"training images (x{args.copies + 1} with augmentation), {len(validation)} validation"
+    )
+
+    with device_strategy(args.strategy, args.mixed_precision).scope():
+        loc, scale = train.mean(axis=0), train.std(axis=0) + 1e-6
+        model = MAF(train.shape[1], args.transforms, args.hidden, args.space, loc, scale, args.seed)
+        model.compile(keras.optimizers.Adam(args.learning_rate), jit_compile=args.jit)
+    model.fit(
+        array_batches(train, args.batch_size, args.seed, completed_epochs(out)),
+        steps_per_epoch=steps_per_epoch(len(train), args.batch_size),
+        validation_data=array_batches(validation, args.batch_size),
+        epochs=epochs,
+        callbacks=plateau_callbacks(out, MONITOR),
+        verbose=2,
+    )
+    best = load_model(out / "checkpoints" / "best.keras", MAF)
+    evaluate(args, out, best, vae, images["validation"])
+    draw_figures(out)
+    print(f"Report: {out / 'report.md'}")
+
+
+def run_split(args: argparse.Namespace, out: Path) -> dict[str, list[str]]:
+    """The EndoVAE run's split when there is one (the same validation images for every
+    detector), else the same seeded split train_endovae makes; kept on resume."""
+    if completed_epochs(out) and (out / "split.json").exists():
+        return read_json(out / "split.json")
+    if args.vae_run:
+        split = read_json(args.vae_run / "split.json")
+    else:
+        _, names = load_processed(args.data, "normal")
+        split = split_names(names, args.val_fraction, args.seed, args.quick)
+    write_json(out / "split.json", split)
+    return split
+
+
+def evaluate(
+    args: argparse.Namespace,
+    out: Path,
+    model: MAF,
+    vae: EndoVAE | None,
+    validation: np.ndarray,
+) -> None:
+    """scores.csv (every detector, per image), anomaly.csv, metrics.csv, samples, report."""
+    groups = {"validation": validation}
+    polyps = load_polyps(args.data)
+    if polyps is not None:
+        groups["polyps"] = polyps
+    frames = []
+    for group, images in groups.items():
+        inputs = flow_inputs(images, args.space, args.side, vae)
+        start = time.perf_counter()
+        nll = -model.log_prob(inputs).numpy()
+        print(f"{group}: {len(images)} images scored in {time.perf_counter() - start:.2f} s")
+        frame = pd.DataFrame({"group": group, f"maf_{args.space}": nll})
+        if vae is not None:
+            scores = vae_scores(vae, images)
+            frame["neg_elbo"], frame["recon_error"] = scores["neg_elbo"], scores["recon_error"]
+        frames.append(frame)
+    scores = merge_compared(pd.concat(frames, ignore_index=True), out, args.compare)
+    write_csv(out / "scores.csv", scores)
+    bits = scores.groupby("group")[f"maf_{args.space}"].mean() / (model.dims * np.log(2))
+    metrics = pd.DataFrame(
+        [
+            {"group": g, "images": (scores.group == g).sum(), "bits_per_dim": b}
+            for g, b in bits.items()
+        ]
+    )
+    write_csv(out / "metrics.csv", metrics)
+    sections = [(f"Bits per dimension, MAF on {args.space}", markdown_table(metrics))]
+    if polyps is not None:
+        anomaly = anomaly_table(scores)
+        write_csv(out / "anomaly.csv", anomaly)
+        sections.append(("Anomaly detection (polyps positive)", markdown_table(anomaly)))
+    start = time.perf_counter()
+    samples = model.sample(SAMPLES, seed=args.seed)
+    print(f"{SAMPLES} samples in {time.perf_counter() - start:.1f} s (sequential inversion)")
+    if args.space == "latent":
+        samples = keras.ops.convert_to_numpy(vae.decoder(samples))
+    else:
+        samples = samples.reshape(SAMPLES, args.side, args.side, -1)
+    np.savez_compressed(out / "samples.npz", samples=samples)
+    links = "\n\n".join(f"![{n}](figures/{n}.png)" for n in FIGURES)
+    title = f"MAF on {args.space}"
+    write_report(out / "report.md", title, [*sections, ("Figures", links)], is_synthetic(args.data))
+    for _, body in sections:
+        print(body, end="\n\n")
+
+
+def merge_compared(scores: pd.DataFrame, out: Path, runs: list[Path]) -> pd.DataFrame:
+    """Add the detector columns of other train_flow runs scored on the same images."""
+    split = read_json(out / "split.json")
+    for run in runs:
+        config = read_run_config(run, "train_flow", "--compare")
+        other = pd.read_csv(run / "scores.csv") if (run / "scores.csv").exists() else None
+        if other is None or read_json(run / "split.json") != split or len(other) != len(scores):
+            raise InputError(
+                f"--compare {run}: not scored on the same images as this run (train it with the "
+                "same --data, --seed, --val-fraction and --vae-run, and let it finish)"
+            )
+        column = f"maf_{config['space']}"
+        scores[column] = other[column].to_numpy()
+    return scores
+
+
+FIGURES = ("history", "samples", "roc", "score_histograms")
+
+
+def draw_figures(out: Path, pdf: bool = False) -> None:
+    """Redraw this run's figures from its saved files (`apps.make_figures`)."""
+    config = read_json(out / "config.json")
+    demo, space = is_synthetic(config["data"]), config["space"]
+    history = pd.read_csv(out / "history.csv")
+    title = f"MAF on {space}: negative log-likelihood"
+    figures = {"history": plot_training_curves(history, title, demo, metrics=LOGGED)}
+    if (out / "samples.npz").exists():
+        samples = np.load(out / "samples.npz")["samples"]
+        decoded = " (decoded by the EndoVAE)" if space == "latent" else ""
+        title = titled(f"MAF samples on {space}{decoded}", demo)
+        figures["samples"] = plot_image_grid(samples, title, cols=4)
+        scores = pd.read_csv(out / "scores.csv")
+        if scores["group"].nunique() == 2:
+            title = titled("Anomaly detection: polyps vs validation normal", demo)
+            figures["roc"] = plot_roc(scores, title)
+            figures["score_histograms"] = plot_score_histograms(
+                scores, titled("Anomaly scores", demo)
+            )
+    for name, fig in figures.items():
+        save_figure(fig, out / "figures" / name, pdf)
+
+
+if __name__ == "__main__":
+    run_app(main, parser())
