@@ -22,8 +22,9 @@ from sklearn.neighbors import NearestNeighbors
 
 from evaluation.reports import markdown_table
 from models.classifier import build_classifier
-from preprocessing.digits import to_unit_range
+from preprocessing.digits import labelled_dataset, to_unit_range
 from preprocessing.files import InputError, atomic_path
+from preprocessing.pipelines import steps_per_epoch
 
 INCEPTION_SIZE = 299
 
@@ -201,17 +202,28 @@ def generative_table(
     return pd.DataFrame(rows)
 
 
-def generative_section(table: pd.DataFrame, real: str) -> str:
-    """The report section of a `generative_table`: the feature space, the real set, the table."""
-    spaces = table["feature_space"].unique()
-    if len(spaces) != 1:
-        raise ValueError(f"one table, one feature space: got {list(spaces)}")
-    return (
-        f"Feature space: {spaces[0]}. Real images: {real}. FID and KID: lower is closer to "
-        "the real images; precision and density: realism; recall and coverage: diversity. "
-        "Numbers compare only within this table (same feature space, same real set).\n\n"
-        + markdown_table(table.drop(columns="feature_space"))
-    )
+def generative_report(
+    real_images: np.ndarray,
+    fakes: dict[str, np.ndarray],
+    spaces: dict[str, FeatureSpace],
+    real: str,
+    seed: int = 0,
+    subsets: int = 100,
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """`generative_table` in each of `spaces` (short label -> space): all rows in one frame,
+    and one report section per space, naming the space and the real set (`real`)."""
+    tables, sections = [], []
+    for label, space in spaces.items():
+        table = generative_table(real_images, fakes, space, seed, subsets)
+        body = (
+            f"Feature space: {space.name}. Real images: {real}. FID and KID: lower is closer "
+            "to the real images; precision and density: realism; recall and coverage: "
+            "diversity. Numbers compare only within this table (same feature space, same "
+            "real set).\n\n" + markdown_table(table.drop(columns="feature_space"))
+        )
+        tables.append(table)
+        sections.append((f"Generative metrics in {label} features", body))
+    return pd.concat(tables, ignore_index=True), sections
 
 
 # ---------------------------------------------------------------- feature spaces
@@ -304,6 +316,7 @@ def target_feature_space(
     there instead of trained when the file exists.
     """
     cache = Path(cache) if cache else None
+    steps = epochs * steps_per_epoch(len(images), batch_size)
     if cache is not None and cache.is_file():
         try:
             classifier = keras.models.load_model(cache, safe_mode=True)
@@ -321,10 +334,9 @@ def target_feature_space(
             optimizer=keras.optimizers.Adam(1e-3),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-        x = keras.ops.convert_to_numpy(to_unit_range(images))
-        classifier.fit(x, np.asarray(labels), batch_size=batch_size, epochs=epochs, verbose=0)
+        batches = labelled_dataset(images, np.asarray(labels), batch_size, shuffle_seed=seed)
+        classifier.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(cache) as tmp:
                 classifier.save(tmp)
     name = (
