@@ -28,13 +28,14 @@ from apps.prepare_kvasir import init_worker, process_file
 from evaluation.reports import markdown_table
 from models.classifier import build_classifier, paper_optimizer
 from models.endovae import EndoVAE
+from models.flows import MAF
 from models.pixelda import PRESETS, build_pixelda
 from preprocessing.digits import adaptation_dataset, demo_pair, labelled_dataset
 from preprocessing.files import write_json
 from preprocessing.pipelines import array_batches
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
 
-PARTS = ("classifier", "pixelda", "endovae", "inference", "prepare_kvasir")
+PARTS = ("classifier", "pixelda", "endovae", "inference", "flow", "prepare_kvasir")
 FRAME_SIZE = (1280, 1024)  # width, height of the generated endoscopy-like frames
 TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "torch_reference.py"
 
@@ -134,6 +135,22 @@ def inference_rows(windows: int, steps: int) -> list[dict]:
     return rows
 
 
+def flow_rows(windows: int) -> list[dict]:
+    """MAF on 16x16x3 pixels (K = 5, the app's defaults), 64 images: scoring (one pass) vs
+    sampling (one pass per dimension and transform)."""
+    flow = MAF(16 * 16 * 3, seed=0)
+    images = np.random.default_rng(0).random((64, flow.dims), dtype=np.float32)
+    score = tf.function(flow.log_prob)
+    scoring = median_seconds(lambda: score(images), windows, 10)
+    noise = np.random.default_rng(0).standard_normal((64, flow.dims)).astype(np.float32)
+    sampling = median_seconds(lambda: flow.inverse(noise), windows, 1)
+    return [
+        {"measure": "MAF pixels: score 64 (one pass)", "inference_img_s": 64 / scoring},
+        {"measure": "MAF pixels: sample 64 (sequential)", "inference_img_s": 64 / sampling,
+         "sample_over_score_time": sampling / scoring},
+    ]  # fmt: skip
+
+
 def prepare_rows(frames: int, repeats: int) -> list[dict]:
     """`prepare_kvasir` images/s with 1 worker and with all cores, alternating, on generated
     1280x1024 frames; the pool's start-up is outside the timing."""
@@ -185,6 +202,9 @@ def main(args: argparse.Namespace) -> None:
         print(rows[-1], flush=True)
     if "inference" in parts:
         rows += inference_rows(windows, steps)
+        print(*rows[-2:], sep="\n", flush=True)
+    if "flow" in parts:
+        rows += flow_rows(windows)
         print(*rows[-2:], sep="\n", flush=True)
     if "prepare_kvasir" in parts:
         rows += prepare_rows(48 if args.quick else 150, 1 if args.quick else 3)
