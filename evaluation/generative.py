@@ -313,19 +313,11 @@ def target_feature_space(
 
     The classifier is `models.classifier.build_classifier` trained from seed `seed` for
     `epochs` epochs; with `cache` (a `.keras` path) it is saved there, and loaded from
-    there instead of trained when the file exists.
+    there instead of trained when the file exists (an unreadable file is replaced).
     """
     cache = Path(cache) if cache else None
-    steps = epochs * steps_per_epoch(len(images), batch_size)
-    if cache is not None and cache.is_file():
-        try:
-            classifier = keras.models.load_model(cache, safe_mode=True)
-        except (OSError, ValueError, TypeError, KeyError) as err:
-            raise InputError(
-                f"{cache}: cannot load the feature classifier ({type(err).__name__}): "
-                "delete it to retrain it"
-            ) from err
-    else:
+    classifier = _cached_model(cache)
+    if classifier is None:
         keras.utils.set_random_seed(seed)
         classifier = build_classifier(
             images.shape[1:], num_classes=int(np.max(labels)) + 1, name="target_features"
@@ -334,6 +326,7 @@ def target_feature_space(
             optimizer=keras.optimizers.Adam(1e-3),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
+        steps = epochs * steps_per_epoch(len(images), batch_size)
         batches = labelled_dataset(images, np.asarray(labels), batch_size, shuffle_seed=seed)
         classifier.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
         if cache is not None:
@@ -344,3 +337,15 @@ def target_feature_space(
         f"(evaluation only; seed {seed}, {epochs} epochs)"
     )
     return model_space(classifier, None, name, preprocess=to_unit_range)
+
+
+def _cached_model(path: Path | None) -> keras.Model | None:
+    """The model saved at `path`, or None when there is none or it cannot be read (then it
+    is trained and saved again)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        print(f"{path}: unreadable ({type(err).__name__}), training it again")
+        return None

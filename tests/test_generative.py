@@ -107,11 +107,13 @@ def test_model_space_takes_the_penultimate_layer_or_a_named_one():
         model_space(classifier, "nope")
 
 
-def test_target_feature_space_is_cached(tmp_path, monkeypatch):
+def test_target_feature_space_is_cached_and_a_broken_cache_retrained(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
     labels = np.arange(20) % 10
     cache = tmp_path / "checkpoints" / "target_features.keras"
+    cache.parent.mkdir()
+    cache.write_bytes(b"PK truncated")  # an unreadable cache is trained again
     first = target_feature_space(images, labels, seed=0, epochs=1, cache=cache, domain="MNIST-M")
     assert cache.is_file() and "20 labelled MNIST-M images" in first.name
     monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("retrained"))
