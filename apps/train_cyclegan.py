@@ -189,9 +189,8 @@ class TranslationSamples(keras.callbacks.Callback):
         ab, ba = translate(gan.generator_ab, a), translate(gan.generator_ba, b)
         new = {"ab": ab, "aba": translate(gan.generator_ba, ab)}
         new |= {"ba": ba, "bab": translate(gan.generator_ab, ba)}
-        keep = {key: np.zeros((0, *a.shape), np.uint8) for key in new} | {
-            "epochs": np.zeros(0, int)
-        }
+        keep = {key: np.zeros((0, *v.shape), np.uint8) for key, v in new.items()}
+        keep["epochs"] = np.zeros(0, int)
         if self.path.exists():
             with np.load(self.path) as saved:
                 earlier = saved["epochs"] < epoch + 1
@@ -229,7 +228,7 @@ def main(args: argparse.Namespace) -> None:
             pair.source[splits.train],
             pair.target[splits.train],
             pair.source[splits.test[:SAMPLES]],
-            pair.target[splits.test[SAMPLES : 2 * SAMPLES]],
+            pair.target[splits.test[:SAMPLES]],
             pair.demo,
         )
     epochs, steps = schedule(args, min(len(domains.a), len(domains.b)))
