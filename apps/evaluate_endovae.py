@@ -1,6 +1,6 @@
 """Evaluate a trained EndoVAE: generation, reconstruction quality, anomaly detection.
 
-python -m apps.evaluate_endovae --run DIR [--data DIR]
+python -m apps.evaluate_endovae --run DIR [--data DIR] [--inception]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pandas as pd
 from apps.common import make_parser, read_run_config, run_app
 from apps.train_endovae import draw_figures, read_split
 from apps.training import load_model
+from evaluation.generative import FeatureSpace, generative_report, inception_space, model_space
 from evaluation.metrics import auprc, auroc, psnr, ssim, vae_scores
 from evaluation.reports import markdown_table, write_report
 from models.endovae import EndoVAE
@@ -29,6 +30,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run", dest="out", type=Path, help="run folder of train_endovae (= --out)")
     p.set_defaults(out=Path("runs") / "train_endovae")
     p.add_argument("--data", type=Path, help="prepared data (default: the run's --data)")
+    p.add_argument(
+        "--inception",
+        action="store_true",
+        help="also FID/KID/PRDC in InceptionV3 features (downloads its weights: Colab)",
+    )
     return p
 
 
@@ -55,6 +61,7 @@ def main(args: argparse.Namespace) -> None:
     run = Path(args.out)
     data = args.data or Path(read_run_config(run, "train_endovae", "--run")["data"])
     model = load_model(run / "checkpoints" / "best.keras", EndoVAE)
+    inception = inception_space(value_range=(0, 1)) if args.inception else None
     normal = read_split(data, run)
     groups = {"validation": normal["validation"]}
     polyps = load_polyps(data)
@@ -65,7 +72,9 @@ def main(args: argparse.Namespace) -> None:
 
     mean_image = normal["train"].mean(axis=0)
     rows, score_frames = [], []
-    samples = {"generated": generate(model, GENERATED, args.seed)}
+    # one draw: the first GENERATED are shown, all are measured against the validation frames
+    generated = generate(model, max(GENERATED, len(groups["validation"])), args.seed)
+    samples, reconstructed = {"generated": generated[:GENERATED]}, {}
     for name, images in groups.items():
         scores = vae_scores(model, images)
         rows += quality_rows(name, images, scores["reconstructions"])
@@ -83,6 +92,7 @@ def main(args: argparse.Namespace) -> None:
         )
         samples[f"{name}_originals"] = images[:SHOWN]
         samples[f"{name}_reconstructions"] = scores["reconstructions"][:SHOWN]
+        reconstructed[name] = scores["reconstructions"]
 
     quality = pd.DataFrame(rows)
     scores = pd.concat(score_frames, ignore_index=True)
@@ -90,6 +100,9 @@ def main(args: argparse.Namespace) -> None:
     write_csv(run / "scores.csv", scores)
     np.savez_compressed(run / "samples.npz", **samples)
     sections = [("Reconstruction quality", markdown_table(quality))]
+    sections += generative_results(
+        run, model, normal, generated, reconstructed["validation"], args.seed, inception
+    )
     if polyps is not None:
         anomaly = anomaly_table(scores)
         write_csv(run / "anomaly.csv", anomaly)
@@ -107,7 +120,43 @@ def generate(model: keras.Model, n: int, seed: int) -> np.ndarray:
     """Decoder outputs for `n` latent vectors drawn from N(0, I)."""
     latent_dim = model.decoder.input_shape[-1]
     z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
-    return keras.ops.convert_to_numpy(model.decoder(z))
+    return model.decoder.predict(z, batch_size=64, verbose=0)
+
+
+def generative_results(
+    run: Path,
+    model: EndoVAE,
+    normal: dict[str, np.ndarray],
+    generated: np.ndarray,
+    reconstructions: np.ndarray,
+    seed: int,
+    inception: FeatureSpace | None = None,
+) -> list[tuple[str, str]]:
+    """FID, KID and PRDC of samples, validation reconstructions and (as a reference) real
+    training frames against the held-out healthy validation frames, in the features of
+    the trained encoder's penultimate layer (and of InceptionV3 when given): generative.csv
+    and the report sections."""
+    validation = normal["validation"]
+    n = len(validation)
+    if n < 2:
+        print("One validation image: too few for FID, KID and precision/recall.")
+        return []
+    train = normal["train"][np.random.default_rng(seed).permutation(len(normal["train"]))[:n]]
+    fakes = {
+        "training frames, real (reference)": train,
+        "samples: decoder(z), z ~ N(0, I)": generated[:n],
+        "reconstructions of the validation frames": reconstructions,
+    }
+    spaces = {
+        "EndoVAE encoder": model_space(model.encoder, None, "the trained EndoVAE encoder", 64)
+    }
+    if inception is not None:
+        spaces["InceptionV3"] = inception
+    table, sections = generative_report(
+        validation, fakes, spaces, f"the {n} held-out healthy validation frames", seed
+    )
+    write_csv(run / "generative.csv", table)
+    return sections
 
 
 def anomaly_table(scores: pd.DataFrame) -> pd.DataFrame:

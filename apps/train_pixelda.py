@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -33,6 +34,12 @@ from apps.training import (
     seed_everything,
 )
 from evaluation.figures import save_figure
+from evaluation.generative import (
+    FeatureSpace,
+    generative_report,
+    inception_space,
+    target_feature_space,
+)
 from evaluation.metrics import accuracy, predict_digits
 from evaluation.pixelda_figures import plot_pixelda_history, plot_pixelda_samples
 from evaluation.reports import markdown_table, write_report
@@ -51,6 +58,9 @@ VALIDATION_SIZE = 1000  # labelled target images that choose best.keras, nothing
 EVAL_SIZE, QUICK_EVAL_SIZE = 5000, 2000  # images per per-epoch accuracy (history.csv)
 QUICK_STEPS, STEP_EPOCHS = 300, 10  # --quick run; epochs a --steps run is cut into
 SAMPLES = 8
+GENERATIVE_SIZE, QUICK_GENERATIVE_SIZE = 5000, 1000  # images per set for FID, KID, PRDC
+KID_SUBSETS, QUICK_KID_SUBSETS = 100, 20
+FEATURE_EPOCHS, QUICK_FEATURE_EPOCHS = 10, 3  # the evaluation-only feature classifier
 
 
 def parser() -> argparse.ArgumentParser:
@@ -61,6 +71,11 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(batch_size=None)  # the preset's
     p.add_argument("--steps", type=int, help="train steps in all (cut into --epochs, default 10)")
     p.add_argument("--baseline", type=Path, help="a train_classifier run folder (source only)")
+    p.add_argument(
+        "--inception",
+        action="store_true",
+        help="also FID/KID/PRDC in InceptionV3 features (downloads its weights: Colab)",
+    )
     return p
 
 
@@ -122,6 +137,7 @@ def main(args: argparse.Namespace) -> None:
     args.batch_size = args.batch_size or preset.batch_size
     identity = ("pair", "seed", "batch_size", "quick", "preset", "steps", "epochs")
     out = start_run(args, identity)
+    inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
     baseline = read_baseline(args.baseline) if args.baseline else train_baseline(args, out)
     seed_everything(args.seed)
     pair = load_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds, args.seed)
@@ -157,7 +173,7 @@ def main(args: argparse.Namespace) -> None:
         ),
     )
     best = load_model(out / "checkpoints" / "best.keras", PixelDA)
-    write_results(out, best, pair, splits, baseline)
+    write_results(out, best, pair, splits, baseline, args, inception)
 
 
 def evaluation_sets(
@@ -207,9 +223,16 @@ def train_baseline(args: argparse.Namespace, out: Path) -> dict:
 
 
 def write_results(
-    out: Path, model: keras.Model, pair: DigitPair, splits: Splits, baseline: dict
+    out: Path,
+    model: keras.Model,
+    pair: DigitPair,
+    splits: Splits,
+    baseline: dict,
+    args: argparse.Namespace,
+    inception: FeatureSpace | None = None,
 ) -> None:
-    """metrics.csv, report.md (Table 1), samples.npz and the figures."""
+    """metrics.csv, generative.csv, report.md (Table 1, generative metrics), samples.npz
+    and the figures."""
     test, target_test = splits.test, splits.target_test
     adapted = {
         "model": "PixelDA",
@@ -223,10 +246,9 @@ def write_results(
     write_csv(out / "metrics.csv", metrics)
 
     index = test[:SAMPLES]
-    generated = model.generate(to_unit_range(pair.source[index]), training=False)
     rows = {
         pair.source_name: pair.source[index],
-        "generated": np.round((np.asarray(generated) + 1) * 127.5).astype(np.uint8),
+        "generated": translate(model, pair.source[index]),
         pair.target_name: pair.target[index],
     }
     np.savez_compressed(
@@ -237,6 +259,9 @@ def write_results(
         labels=pair.labels[index],
     )
     draw_figures(out)
+    _, sections = generative_results(
+        out, pair, splits, lambda x: translate(model, x), "PixelDA", args, inception
+    )
 
     table = metrics[["model", "source_test_accuracy", "target_all_accuracy"]].rename(
         columns={
@@ -254,13 +279,83 @@ def write_results(
         f"PixelDA: {pair.name}",
         [
             ("Table 1", f"{markdown_table(table)}\n\n{note}"),
+            *sections,
             ("Figures", "![history](figures/history.png)\n\n![samples](figures/samples.png)"),
         ],
         pair.demo,
     )
     print(markdown_table(table))
     print(note)
+    for _, body in sections:
+        print(body)
     print(f"Run folder: {out}")
+
+
+def translate(model: PixelDA, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """G(x, z) of uint8 source images, as uint8 images (in batches)."""
+    parts = [
+        keras.ops.convert_to_numpy(
+            model.generate(to_unit_range(images[start : start + batch_size]), training=False)
+        )
+        for start in range(0, len(images), batch_size)
+    ]
+    return np.round((np.concatenate(parts) + 1) * 127.5).clip(0, 255).astype(np.uint8)
+
+
+def generative_results(
+    out: Path,
+    pair: DigitPair,
+    splits: Splits,
+    translate_source: Callable[[np.ndarray], np.ndarray],
+    method: str,
+    args: argparse.Namespace,
+    inception: FeatureSpace | None = None,
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """FID, KID and PRDC of translated source images (`method`), of the untranslated
+    source and of other real target images, against held-out real target images.
+
+    The target test split is halved (seeded). Feature space: a classifier trained on the
+    labelled target validation split and the first half (evaluation only; cached as
+    checkpoints/target_features.keras), and InceptionV3 too when given. Real images: up to
+    5,000 of the second half (1,000 with --quick), never trained on by anything; as many
+    others come from the training split. Writes generative.csv; returns it and the report
+    sections.
+    """
+    rng = np.random.default_rng(args.seed)
+    shuffled = rng.permutation(splits.target_test)
+    half = len(shuffled) // 2
+    labelled = np.sort(np.concatenate([splits.validation, shuffled[:half]]))
+    real = np.sort(shuffled[half:][: QUICK_GENERATIVE_SIZE if args.quick else GENERATIVE_SIZE])
+    other = np.sort(rng.permutation(splits.train)[: len(real)])
+    source = pair.source[other]
+    fakes = {
+        f"{pair.target_name}, other real images (reference)": pair.target[other],
+        f"{pair.source_name}, not adapted": source,
+        f"{method} translations of {pair.source_name}": translate_source(source),
+    }
+    space = target_feature_space(
+        pair.target[labelled],
+        pair.target_labels[labelled],
+        args.seed,
+        QUICK_FEATURE_EPOCHS if args.quick else FEATURE_EPOCHS,
+        out / "checkpoints" / "target_features.keras",
+        pair.target_name,
+    )
+    correct = accuracy(space.model, pair.target[real], pair.target_labels[real])
+    spaces = {f"{pair.target_name} classifier": space}
+    if inception is not None:
+        spaces["InceptionV3"] = inception
+    generative, sections = generative_report(
+        pair.target[real],
+        fakes,
+        spaces,
+        f"{len(real)} held-out {pair.target_name} test-split images (the feature classifier "
+        f"labels {correct:.1%} of them correctly)",
+        args.seed,
+        QUICK_KID_SUBSETS if args.quick else KID_SUBSETS,
+    )
+    write_csv(out / "generative.csv", generative)
+    return generative, sections
 
 
 def draw_figures(out: Path, pdf: bool = False) -> None:

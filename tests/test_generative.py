@@ -1,9 +1,15 @@
-"""FID, KID and precision/recall/density/coverage against known answers; the feature spaces."""
+"""FID, KID and precision/recall/density/coverage against known answers; the feature spaces;
+the apps' generative metrics (which images, which feature space)."""
+
+import argparse
+import re
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
+from apps import evaluate_endovae, train_pixelda
 from evaluation import generative
 from evaluation.generative import (
     FeatureSpace,
@@ -17,7 +23,9 @@ from evaluation.generative import (
     target_feature_space,
 )
 from models.classifier import build_classifier
+from preprocessing.digits import DigitPair
 from preprocessing.files import InputError
+from tests.endovae_helpers import random_images, tiny_vae
 
 
 def exact_gaussian(n: int, mean: np.ndarray, std: np.ndarray, seed: int) -> np.ndarray:
@@ -146,3 +154,48 @@ def test_inception_space_resizes_and_maps_the_stated_pixel_range(monkeypatch):
     # [0, 1] -> [0, 255] -> preprocess_input -> [-1, 1]; grey becomes three channels
     np.testing.assert_allclose(space.extract(grey), [[-1] * 3, [0] * 3, [1] * 3], atol=1e-5)
     assert "InceptionV3" in space.name
+
+
+def test_pixelda_metrics_never_use_the_feature_classifiers_images_as_real(tmp_path, monkeypatch):
+    n = 100
+    numbered = np.zeros((n, 32, 32, 3), np.uint8)
+    numbered[:, 0, 0, 0] = np.arange(n)  # every image says which pair it is
+    pair = DigitPair("numbered", numbered, np.arange(n) % 10, numbered + 100, np.arange(n) % 10)
+    splits = train_pixelda.split_pairs(n, seed=0)
+    seen = {}
+
+    def spy(name, function):
+        def record(images, *args, **kwargs):
+            seen[name] = set(images[:, 0, 0, 0].tolist())
+            return function(images, *args, **kwargs)
+
+        monkeypatch.setattr(train_pixelda, name, record)
+
+    spy("target_feature_space", target_feature_space)
+    spy("generative_report", generative.generative_report)
+    args = argparse.Namespace(seed=0, quick=True)
+    train_pixelda.generative_results(tmp_path, pair, splits, lambda x: x, "copy", args)
+    labelled, real = seen["target_feature_space"], seen["generative_report"]
+    assert labelled and real and not labelled & real
+    assert {i + 100 for i in splits.validation} <= labelled
+    assert real <= {i + 100 for i in splits.target_test}
+    table = pd.read_csv(tmp_path / "generative.csv")
+    assert table["images"].tolist() == [
+        "MNIST-M, other real images (reference)", "MNIST, not adapted", "copy translations of MNIST"
+    ]  # fmt: skip
+    assert table["feature_space"].str.contains("labelled MNIST-M images").all()
+    assert (tmp_path / "checkpoints" / "target_features.keras").is_file()
+
+
+def test_endovae_metrics_in_the_encoders_penultimate_layer(tmp_path):
+    model = tiny_vae()
+    normal = {"train": random_images(12, seed=1), "validation": random_images(6, seed=2)}
+    generated = evaluate_endovae.generate(model, 9, seed=0)
+    sections = evaluate_endovae.generative_results(
+        tmp_path, model, normal, generated, normal["validation"], seed=0
+    )
+    table = pd.read_csv(tmp_path / "generative.csv")
+    assert table["n_real"].tolist() == table["n_fake"].tolist() == [6, 6, 6]
+    assert table.loc[2, "fid"] == pytest.approx(0, abs=1e-6)  # "reconstructions" = the frames
+    # the dense layer before the latent heads (named dense or dense_<n>)
+    assert re.search(r"EndoVAE encoder, layer 'dense(_\d+)?' \(16 features\)", sections[0][1])
