@@ -219,11 +219,21 @@ def generative_report(
             f"Feature space: {space.name}. Real images: {real}. FID and KID: lower is closer "
             "to the real images; precision and density: realism; recall and coverage: "
             "diversity. Numbers compare only within this table (same feature space, same "
-            "real set).\n\n" + markdown_table(table.drop(columns="feature_space"))
+            "real set).\n\n" + markdown_table(_significant(table.drop(columns="feature_space")))
         )
         tables.append(table)
         sections.append((f"Generative metrics in {label} features", body))
     return pd.concat(tables, ignore_index=True), sections
+
+
+def _significant(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """Floats as text with `digits` significant digits: the scale of the metrics depends on
+    the feature space (KID can be 1e-6 in one and 1e4 in another)."""
+    return table.apply(
+        lambda column: (
+            column.map(lambda v: f"{v:.{digits}g}") if column.dtype.kind == "f" else column
+        )
+    )
 
 
 # ---------------------------------------------------------------- feature spaces
@@ -248,7 +258,7 @@ def inception_space(
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(
             f"cannot download the InceptionV3 ImageNet weights ({reason}): use the domain "
-            "feature space, or run where downloads work (e.g. Colab)"
+            "feature space (drop --inception), or run where downloads work (e.g. Colab)"
         ) from err
     low, high = value_range
 
