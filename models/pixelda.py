@@ -99,7 +99,10 @@ def build_discriminator(
         x = layers.GaussianNoise(noise_std)(x)
         x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
-    out = layers.Dense(1, activation="sigmoid", kernel_initializer=init, name="real")(x)
+    # a float32 probability keeps the cross-entropy stable under a mixed_float16 policy
+    out = layers.Dense(
+        1, activation="sigmoid", kernel_initializer=init, dtype="float32", name="real"
+    )(x)
     return keras.Model(image, out, name=name)
 
 
@@ -192,8 +195,9 @@ class PixelDA(keras.Model):
             g_adv = _bce(ops.ones_like(real_for_g), real_for_g)
             g_task = _ce(y_s, self.classifier(fake, training=True))
             g_loss = self.w_g_adv * g_adv + self.w_g_task * g_task
+            scaled = self.g_optimizer.scale_loss(g_loss)  # on the tape, or no gradient
         variables = self.generator.trainable_variables
-        gradients = g_tape.gradient(self.g_optimizer.scale_loss(g_loss), variables)
+        gradients = g_tape.gradient(scaled, variables)
         self.g_optimizer.apply(gradients, variables)
         return self._track(**d_logs, g_loss=g_loss, g_adv_loss=g_adv, g_task_loss=g_task)
 
@@ -207,10 +211,9 @@ class PixelDA(keras.Model):
             logits = self.classifier(ops.concatenate([x_s, fake], axis=0), training=True)
             task = _ce(ops.concatenate([y_s, y_s], axis=0), logits) * 2.0
             d_loss = self.w_d * domain + task
+            scaled = self.d_optimizer.scale_loss(d_loss)
         variables = self.d_variables
-        self.d_optimizer.apply(
-            tape.gradient(self.d_optimizer.scale_loss(d_loss), variables), variables
-        )
+        self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         hits = ops.concatenate([p_real > 0.5, p_fake <= 0.5], axis=0)
         d_accuracy = _mean(ops.cast(hits, "float32"))
         return {
