@@ -16,7 +16,7 @@ from apps.common import make_parser, read_run_config, run_app
 from apps.train_endovae import draw_figures, read_split
 from apps.training import load_model
 from evaluation.generative import FeatureSpace, generative_report, inception_space, model_space
-from evaluation.metrics import auprc, auroc, psnr, ssim, vae_scores
+from evaluation.metrics import anomaly_table, psnr, ssim, vae_scores
 from evaluation.reports import markdown_table, write_report
 from models.endovae import EndoVAE
 from preprocessing.files import write_csv
@@ -157,21 +157,6 @@ def generative_results(
     )
     write_csv(run / "generative.csv", table)
     return sections
-
-
-def anomaly_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """AUROC and AUPRC of each anomaly score, polyps as positives."""
-    labels = (scores["group"] == "polyps").to_numpy()
-    return pd.DataFrame(
-        [
-            {
-                "Score": name,
-                "AUROC": auroc(labels, scores[name]),
-                "AUPRC": auprc(labels, scores[name]),
-            }
-            for name in ("neg_elbo", "recon_error")
-        ]
-    )
 
 
 if __name__ == "__main__":
