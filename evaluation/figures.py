@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 from preprocessing.files import atomic_path  # noqa: E402
 
 DEMO_NOTE = "demo data"
+LABELS = {"nll": "NLL (nats per example)", "bits_per_dim": "bits per dimension"}
 
 
 def save_figure(fig: plt.Figure, path: str | Path, pdf: bool = False) -> Path:
@@ -84,8 +85,9 @@ def plot_training_curves(
                 ax.plot(history["epoch"], history[column], marker="o", label=label)
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_ylabel(metric.replace("_", " "))
-        ax.set_title(metric.replace("_", " ").capitalize())
+        label = LABELS.get(metric, metric.replace("_", " "))
+        ax.set_ylabel(label)
+        ax.set_title(label[0].upper() + label[1:])
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(titled(title, demo))
