@@ -165,10 +165,8 @@ def generative_metrics(
     """FID, KID (+ standard error) and PRDC of two image sets in `space`, with its name
     and the set sizes: keys feature_space, fid, kid, kid_se, precision, recall, density,
     coverage, n_real, n_fake."""
-    table = generative_table(
-        real_images, {"fake": fake_images}, space, seed, subsets, subset_size, k
-    )
-    return table.drop(columns="images").iloc[0].to_dict()
+    real, fake = space.extract(real_images), space.extract(fake_images)
+    return _metrics(real, fake, space, seed, subsets, subset_size, k)
 
 
 def generative_table(
@@ -183,23 +181,36 @@ def generative_table(
     """`generative_metrics` of several image sets against one real set (its features are
     extracted once): one row per set, named in the column `images`."""
     real = space.extract(real_images)
-    rows = []
-    for name, images in fakes.items():
-        fake = space.extract(images)
-        mean, se = kid(real, fake, subsets, subset_size, seed)
-        rows.append(
+    return pd.DataFrame(
+        [
             {
                 "images": name,
-                "feature_space": space.name,
-                "fid": fid(real, fake),
-                "kid": mean,
-                "kid_se": se,
-                **prdc(real, fake, k),
-                "n_real": len(real),
-                "n_fake": len(fake),
+                **_metrics(real, space.extract(images), space, seed, subsets, subset_size, k),
             }
-        )
-    return pd.DataFrame(rows)
+            for name, images in fakes.items()
+        ]
+    )
+
+
+def _metrics(
+    real: np.ndarray,
+    fake: np.ndarray,
+    space: FeatureSpace,
+    seed: int,
+    subsets: int,
+    subset_size: int,
+    k: int,
+) -> dict:
+    mean, se = kid(real, fake, subsets, subset_size, seed)
+    return {
+        "feature_space": space.name,
+        "fid": fid(real, fake),
+        "kid": mean,
+        "kid_se": se,
+        **prdc(real, fake, k),
+        "n_real": len(real),
+        "n_fake": len(fake),
+    }
 
 
 def generative_report(

@@ -2,6 +2,7 @@
 the apps' generative metrics (which images, which feature space)."""
 
 import argparse
+import json
 import re
 
 import keras
@@ -96,6 +97,7 @@ def test_generative_metrics_names_the_space_and_the_sizes():
         "coverage", "n_real", "n_fake",
     ]  # fmt: skip
     assert (row["feature_space"], row["n_real"], row["n_fake"]) == ("identity", 30, 20)
+    json.dumps(row)  # plain Python values
     table = generative_table(real, {"same": real, "other": fake}, space, subsets=5)
     assert table["images"].tolist() == ["same", "other"]
     assert table.loc[0, "fid"] == pytest.approx(0, abs=1e-9)
