@@ -72,6 +72,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="train steps in all (cut into --epochs, default 10)")
     p.add_argument("--baseline", type=Path, help="a train_classifier run folder (source only)")
     p.add_argument(
+        "--compare",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="train_cyclegan run folders (same --pair, --seed): their rows join Table 1",
+    )
+    p.add_argument(
         "--inception",
         action="store_true",
         help="also FID/KID/PRDC in InceptionV3 features (downloads its weights: Colab)",
@@ -139,6 +147,7 @@ def main(args: argparse.Namespace) -> None:
     out = start_run(args, identity)
     inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
     baseline = read_baseline(args.baseline) if args.baseline else train_baseline(args, out)
+    compared = [read_compared(folder, args) for folder in args.compare]
     seed_everything(args.seed)
     pair = load_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds, args.seed)
     splits = split_pairs(len(pair.source), args.seed)
@@ -173,7 +182,7 @@ def main(args: argparse.Namespace) -> None:
         ),
     )
     best = load_model(out / "checkpoints" / "best.keras", PixelDA)
-    write_results(out, best, pair, splits, baseline, args, inception)
+    write_results(out, best, pair, splits, baseline, args, inception, compared)
 
 
 def evaluation_sets(
@@ -196,15 +205,35 @@ def evaluation_sets(
 
 def read_baseline(folder: Path) -> dict:
     """The "source only" row of a train_classifier run folder's metrics.csv."""
-    read_run_config(folder, "train_classifier", "--baseline")
+    return read_metrics_row(folder, "train_classifier", "--baseline")
+
+
+def read_compared(folder: Path, args: argparse.Namespace) -> dict:
+    """The "CycleGAN + classifier" row of a train_cyclegan run folder (--compare), which
+    must be on this run's digit pair and seed: the same splits, the same test images."""
+    config = read_run_config(folder, "train_cyclegan", "--compare")
+    made = "two image folders" if config.get("domain_a") else f"--pair {config.get('pair')}"
+    if config.get("domain_a") or (config.get("pair"), config.get("seed")) != (args.pair, args.seed):
+        raise InputError(
+            f"--compare {folder}: a CycleGAN run on {made} --seed {config.get('seed')}, "
+            f"not on --pair {args.pair} --seed {args.seed}: its accuracies are of other images"
+        )
+    row = read_metrics_row(folder, "train_cyclegan", "--compare")
+    columns = ("model", "source_test_accuracy", "target_test_accuracy", "target_all_accuracy")
+    return {column: row.get(column) for column in columns}
+
+
+def read_metrics_row(folder: Path, app: str, flag: str) -> dict:
+    """The first row of the metrics.csv of a finished `app` run folder (`flag` names it)."""
+    read_run_config(folder, app, flag)
     path = Path(folder) / "metrics.csv"
     if not path.is_file():
         raise InputError(
-            f"--baseline {folder}: no metrics.csv, the run did not finish: rerun its command"
+            f"{flag} {folder}: no metrics.csv, the run did not finish: rerun its command"
         )
     rows = pd.read_csv(path)
     if "target_all_accuracy" not in rows or not len(rows):
-        raise InputError(f"{path}: not a train_classifier metrics.csv")
+        raise InputError(f"{path}: not a {app} metrics.csv")
     return rows.iloc[0].to_dict()
 
 
@@ -230,9 +259,10 @@ def write_results(
     baseline: dict,
     args: argparse.Namespace,
     inception: FeatureSpace | None = None,
+    compared: list[dict] = (),
 ) -> None:
     """metrics.csv, generative.csv, report.md (Table 1, generative metrics), samples.npz
-    and the figures."""
+    and the figures. `compared`: rows of other methods (--compare) for Table 1."""
     test, target_test = splits.test, splits.target_test
     adapted = {
         "model": "PixelDA",
@@ -242,7 +272,7 @@ def write_results(
         ),
         "target_all_accuracy": accuracy(model, pair.target, pair.target_labels),
     }
-    metrics = pd.DataFrame([{**baseline, "model": "source only"}, adapted])
+    metrics = pd.DataFrame([{**baseline, "model": "source only"}, adapted, *compared])
     write_csv(out / "metrics.csv", metrics)
 
     index = test[:SAMPLES]
@@ -274,6 +304,11 @@ def write_results(
         f"({len(target_test)} images, never trained on): {adapted['target_test_accuracy']:.4f}. "
         f"best.keras was chosen on {len(splits.validation)} labelled target images."
     )
+    if compared:
+        note += (
+            " CycleGAN + classifier (--compare): the task classifier trained on CycleGAN's "
+            f"translations of {pair.source_name}, chosen without {pair.target_name} labels."
+        )
     write_report(
         out / "report.md",
         f"PixelDA: {pair.name}",

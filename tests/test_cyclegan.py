@@ -1,7 +1,9 @@
 """CycleGAN: networks, losses against a hand computation, the image buffer, the learning-rate
 schedule, saving, and the app end to end (no target label reaches training)."""
 
+import json
 from collections import Counter
+from pathlib import Path
 
 import cv2
 import keras
@@ -249,3 +251,38 @@ def test_folders_of_unpaired_images(tmp_path, monkeypatch, capsys):
         assert list(samples["names"]) == ["horse", "zebra"]
     assert (out / "figures" / "cycle_b.png").is_file()
     assert not (out / "classifier").exists()
+
+
+def test_pixelda_table_takes_cyclegan_rows(tmp_path):
+    """train_pixelda --compare DIR: a finished CycleGAN digits run on the same pair and seed."""
+    from apps import train_pixelda
+
+    args = train_pixelda.parser().parse_args(["--pair", "digits-demo", "--compare", "x", "y"])
+    assert args.compare == [Path("x"), Path("y")]
+
+    def run(name, **config):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"app": "train_cyclegan", **config}))
+        row = "CycleGAN + classifier,0.97,0.6,0.61,1400"
+        columns = "model,source_test_accuracy,target_test_accuracy,target_all_accuracy,train_images"
+        (folder / "metrics.csv").write_text(f"{columns}\n{row}\n")
+        return folder
+
+    row = train_pixelda.read_compared(run("digits", pair="digits-demo", seed=0), args)
+    assert row == {
+        "model": "CycleGAN + classifier",
+        "source_test_accuracy": 0.97,
+        "target_test_accuracy": 0.6,
+        "target_all_accuracy": 0.61,
+    }
+    for name, config, message in (
+        ("seed", {"pair": "digits-demo", "seed": 1}, "--pair digits-demo --seed 1, not on"),
+        ("horses", {"domain_a": "h", "domain_b": "z", "seed": 0}, "on two image folders"),
+    ):
+        with pytest.raises(InputError, match=message):
+            train_pixelda.read_compared(run(name, **config), args)
+    (tmp_path / "unfinished").mkdir()
+    (tmp_path / "unfinished" / "config.json").write_text('{"app": "train_classifier"}')
+    with pytest.raises(InputError, match="a run folder of train_classifier, not of train_cyc"):
+        train_pixelda.read_compared(tmp_path / "unfinished", args)
