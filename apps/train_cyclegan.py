@@ -30,6 +30,7 @@ from apps.train_pixelda import (
     SAMPLES,
     STEP_EPOCHS,
     StepRate,
+    generative_results,
     split_pairs,
 )
 from apps.training import (
@@ -40,6 +41,7 @@ from apps.training import (
     seed_everything,
 )
 from evaluation.cyclegan_figures import draw_cyclegan_figures
+from evaluation.generative import FeatureSpace, generative_report, inception_space
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
 from models.classifier import build_classifier, paper_optimizer
@@ -74,6 +76,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--filters", type=int, default=64, help="filters of the first layers (the paper's 64)"
+    )
+    p.add_argument(
+        "--inception",
+        action="store_true",
+        help="also FID/KID/PRDC in InceptionV3 features (downloads its weights: Colab); "
+        "the only feature space for --domain-a/--domain-b",
     )
     p.add_argument(
         "--classifier-epochs",
@@ -215,6 +223,7 @@ def main(args: argparse.Namespace) -> None:
     out = start_run(args, (*identity, "epochs", "residual_blocks", "filters"))
     if args.restart:
         shutil.rmtree(out / CLASSIFIER, ignore_errors=True)
+    inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
     seed_everything(args.seed)
     pair = splits = None
     if folders:
@@ -265,9 +274,9 @@ def main(args: argparse.Namespace) -> None:
     )
     best = load_model(out / "checkpoints" / "best.keras", CycleGAN)
     if pair is None:
-        write_folder_results(out, domains)
+        write_folder_results(out, best, domains, args, inception)
     else:
-        write_digit_results(out, best, pair, splits, args)
+        write_digit_results(out, best, pair, splits, args, inception)
     print(f"Run folder: {out}")
 
 
@@ -301,9 +310,12 @@ def train_task_classifier(
     return load_model(folder / "checkpoints" / "best.keras")
 
 
-def write_digit_results(out: Path, gan: CycleGAN, pair, splits, args) -> None:
+def write_digit_results(
+    out: Path, gan: CycleGAN, pair, splits, args, inception: FeatureSpace | None
+) -> None:
     """Translate the MNIST training images, train the task classifier on them with their
-    MNIST labels (chosen on translated MNIST test images), measure it on MNIST-M."""
+    MNIST labels (chosen on translated MNIST test images), measure it on MNIST-M; FID, KID
+    and PRDC of translations vs held-out MNIST-M as train_pixelda measures PixelDA's."""
     rng = np.random.default_rng(args.seed)
     train, test = splits.train, splits.test
     if args.quick:
@@ -329,6 +341,9 @@ def write_digit_results(out: Path, gan: CycleGAN, pair, splits, args) -> None:
     }
     write_csv(out / "metrics.csv", pd.DataFrame([row]))
     draw_figures(out)
+    _, sections = generative_results(
+        out, pair, splits, lambda x: translate(gan.generator_ab, x), "CycleGAN", args, inception
+    )
     table = pd.DataFrame([row])[
         ["model", "source_test_accuracy", "target_test_accuracy", "target_all_accuracy"]
     ]
@@ -349,10 +364,16 @@ def write_digit_results(out: Path, gan: CycleGAN, pair, splits, args) -> None:
     write_report(
         out / "report.md",
         f"CycleGAN: {pair.name}",
-        [("Table 1 row", f"{markdown_table(table)}\n\n{note}"), ("Figures", FIGURES_MD)],
+        [
+            ("Table 1 row", f"{markdown_table(table)}\n\n{note}"),
+            *sections,
+            ("Figures", FIGURES_MD),
+        ],
         pair.demo,
     )
     print(markdown_table(table))
+    for _, body in sections:
+        print(body)
 
 
 FIGURES_MD = "\n\n".join(
@@ -360,18 +381,38 @@ FIGURES_MD = "\n\n".join(
 )
 
 
-def write_folder_results(out: Path, domains: Domains) -> None:
-    """metrics.csv (image counts and the final epoch's losses), report.md and the figures."""
+def write_folder_results(
+    out: Path, gan: CycleGAN, domains: Domains, args, inception: FeatureSpace | None
+) -> None:
+    """metrics.csv (image counts and the final epoch's losses), report.md, the figures, and
+    with --inception generative.csv: translations A -> B vs the real B images."""
     last = pd.read_csv(out / "history.csv").iloc[-1]
     row = {"model": "CycleGAN", "images_a": len(domains.a), "images_b": len(domains.b)}
     row |= {k: float(last[k]) for k in CycleGAN.LOSSES if k in last}
     write_csv(out / "metrics.csv", pd.DataFrame([row]))
     draw_figures(out)
     a, b = domains.names
+    sections = [("Generative metrics", "Pass --inception for FID, KID and PRDC.")]
+    if inception is not None:
+        generative, sections = generative_report(
+            domains.b,
+            {
+                f"{a}, not translated": domains.a,
+                f"CycleGAN {a} -> {b}": translate(gan.generator_ab, domains.a),
+            },
+            {"InceptionV3": inception},
+            f"all {len(domains.b)} {b} images (also trained on: there is no held-out set)",
+            args.seed,
+        )
+        write_csv(out / "generative.csv", generative)
     write_report(
         out / "report.md",
         f"CycleGAN: {a} <-> {b}",
-        [("Final losses", markdown_table(pd.DataFrame([row]))), ("Figures", FIGURES_MD)],
+        [
+            ("Final losses", markdown_table(pd.DataFrame([row]))),
+            *sections,
+            ("Figures", FIGURES_MD),
+        ],
         domains.demo,
     )
 

@@ -201,7 +201,7 @@ def test_app_on_tiny_digits_never_trains_on_target_labels(tmp_path, monkeypatch)
     )
     out = tmp_path / "run"
     argv = ["--out", str(out), "--pair", "digits-demo", "--steps", "2", "--epochs", "2"]
-    argv += ["--residual-blocks", "1", "--filters", "4", "--classifier-epochs", "1"]
+    argv += ["--residual-blocks", "1", "--filters", "4", "--classifier-epochs", "1", "--quick"]
     app.main(app.parser().parse_args([*argv, "--batch-size", "4"]))
     assert len(received) == 2
     for batch in received:  # exactly (x_a, x_b): two image tensors, no labels
@@ -212,6 +212,9 @@ def test_app_on_tiny_digits_never_trains_on_target_labels(tmp_path, monkeypatch)
     assert list(metrics["model"]) == ["CycleGAN + classifier"]
     assert metrics.loc[0, "target_all_accuracy"] == 0  # poisoned labels: evaluation only
     assert 0 <= metrics.loc[0, "source_test_accuracy"] <= 1
+    generative = pd.read_csv(out / "generative.csv")  # FID, KID, PRDC in a named space
+    assert "CycleGAN translations of demo source (sklearn digits)" in set(generative["images"])
+    assert generative["feature_space"].str.contains("classifier").all()
     with np.load(out / "samples.npz") as samples:
         assert list(samples["epochs"]) == [1, 2]
         assert samples["aba"].shape == (2, 8, 32, 32, 3)
