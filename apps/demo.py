@@ -19,6 +19,7 @@ from apps import (
     evaluate_endovae,
     prepare_kvasir,
     train_classifier,
+    train_cyclegan,
     train_endovae,
     train_pixelda,
 )
@@ -40,6 +41,12 @@ def stages(out: Path) -> list[tuple[str, ModuleType, list[str]]]:
             ["--pair", "digits-demo", "--epochs", "5", "--out", str(out / "classifier")],
         ),
         (
+            "CycleGAN on the demo digit pair, the task classifier on its translations",
+            train_cyclegan,
+            ["--pair", "digits-demo", "--steps", "150", "--epochs", "3", "--filters", "32"]
+            + ["--classifier-epochs", "5", "--out", str(out / "cyclegan")],
+        ),
+        (
             "PixelDA on the demo digit pair",
             train_pixelda,
             [
@@ -51,6 +58,8 @@ def stages(out: Path) -> list[tuple[str, ModuleType, list[str]]]:
                 "3",
                 "--baseline",
                 str(out / "classifier"),
+                "--compare",
+                str(out / "cyclegan"),
                 "--out",
                 str(out / "pixelda"),
             ],

@@ -32,6 +32,7 @@ from apps.train_pixelda import (
     StepRate,
     generative_results,
     split_pairs,
+    table1_row,
 )
 from apps.training import (
     completed_epochs,
@@ -42,7 +43,6 @@ from apps.training import (
 )
 from evaluation.cyclegan_figures import draw_cyclegan_figures
 from evaluation.generative import FeatureSpace, generative_report, inception_space
-from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
 from models.classifier import build_classifier, paper_optimizer
 from models.cyclegan import CycleGAN, build_cyclegan
@@ -329,16 +329,8 @@ def write_digit_results(
         (translate(gan.generator_ab, pair.source[validation]), pair.labels[validation]),
         args,
     )
-    target_test = splits.target_test
-    row = {
-        "model": "CycleGAN + classifier",
-        "source_test_accuracy": accuracy(classifier, pair.source[test], pair.labels[test]),
-        "target_test_accuracy": accuracy(
-            classifier, pair.target[target_test], pair.target_labels[target_test]
-        ),
-        "target_all_accuracy": accuracy(classifier, pair.target, pair.target_labels),
-        "train_images": len(train),
-    }
+    row = table1_row("CycleGAN + classifier", classifier, pair, splits)
+    row["train_images"] = len(train)
     write_csv(out / "metrics.csv", pd.DataFrame([row]))
     draw_figures(out)
     _, sections = generative_results(
@@ -359,7 +351,7 @@ def write_digit_results(
         f"translated by G_AB, with their {pair.source_name} labels; best.keras was chosen on "
         f"{len(validation)} translated {pair.source_name} test images. No "
         f"{pair.target_name} label was used for training or choosing a model. The test split "
-        f"is train_pixelda's ({len(target_test)} images, seed {args.seed})."
+        f"is train_pixelda's ({len(splits.target_test)} images, seed {args.seed})."
     )
     write_report(
         out / "report.md",

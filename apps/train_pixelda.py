@@ -264,14 +264,7 @@ def write_results(
     """metrics.csv, generative.csv, report.md (Table 1, generative metrics), samples.npz
     and the figures. `compared`: rows of other methods (--compare) for Table 1."""
     test, target_test = splits.test, splits.target_test
-    adapted = {
-        "model": "PixelDA",
-        "source_test_accuracy": accuracy(model, pair.source[test], pair.labels[test]),
-        "target_test_accuracy": accuracy(
-            model, pair.target[target_test], pair.target_labels[target_test]
-        ),
-        "target_all_accuracy": accuracy(model, pair.target, pair.target_labels),
-    }
+    adapted = table1_row("PixelDA", model, pair, splits)
     metrics = pd.DataFrame([{**baseline, "model": "source only"}, adapted, *compared])
     write_csv(out / "metrics.csv", metrics)
 
@@ -324,6 +317,20 @@ def write_results(
     for _, body in sections:
         print(body)
     print(f"Run folder: {out}")
+
+
+def table1_row(name: str, classifier: keras.Model, pair: DigitPair, splits: Splits) -> dict:
+    """A Table 1 row: the classifier's accuracy on the source test split, the target test
+    split (never trained on) and the whole target set."""
+    test, target_test = splits.test, splits.target_test
+    return {
+        "model": name,
+        "source_test_accuracy": accuracy(classifier, pair.source[test], pair.labels[test]),
+        "target_test_accuracy": accuracy(
+            classifier, pair.target[target_test], pair.target_labels[target_test]
+        ),
+        "target_all_accuracy": accuracy(classifier, pair.target, pair.target_labels),
+    }
 
 
 def translate(model: PixelDA, images: np.ndarray, batch_size: int = 500) -> np.ndarray:

@@ -457,23 +457,19 @@ class CycleGAN(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            buffer_size=self.buffer_size,
-            seed=self.seed,
-            **{
-                name: keras.saving.serialize_keras_object(getattr(self, name))
-                for name in self.NETWORKS
-            },
-        )
-        return config
+        networks = {n: keras.saving.serialize_keras_object(getattr(self, n)) for n in self.NETWORKS}
+        return {
+            **super().get_config(),
+            **networks,
+            "buffer_size": self.buffer_size,
+            "seed": self.seed,
+        }
 
     @classmethod
     def from_config(cls, config: dict) -> CycleGAN:
-        nets = {
-            name: keras.saving.deserialize_keras_object(config.pop(name)) for name in cls.NETWORKS
-        }
-        return cls(**nets, **config)
+        for name in cls.NETWORKS:
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
 
 
 def build_cyclegan(
