@@ -238,6 +238,12 @@ def test_folders_of_unpaired_images(tmp_path, monkeypatch, capsys):
     for folder, message in (("missing", "no such folder"), ("empty", "no readable image")):
         with pytest.raises(InputError, match=f"--domain-a .*{folder}: {message}"):
             app.read_image_folder(tmp_path / folder, 16, "--domain-a")
+    for argv, message in (
+        (["--domain-a", str(tmp_path / "horse")], "--domain-a and --domain-b go together"),
+        (["--pair", "digits-demo", "--size", "64"], "--size goes with --domain-a/--domain-b"),
+    ):
+        with pytest.raises(InputError, match=message):
+            app.main(app.parser().parse_args([*argv, "--out", str(tmp_path / "refused")]))
 
     monkeypatch.setattr(
         app, "build_cyclegan", lambda *a, **k: build_cyclegan(*a, **k, run_eagerly=True)
