@@ -127,12 +127,20 @@ def read_image_folder(folder: Path, size: int, flag: str) -> np.ndarray:
     return np.stack(images)
 
 
-def folder_domains(args: argparse.Namespace) -> Domains:
-    if args.domain_a is None or args.domain_b is None:
+def check_domain_flags(args: argparse.Namespace) -> bool:
+    """Whether the run is on two image folders; refuses flags that do not go together."""
+    folders = args.domain_a is not None or args.domain_b is not None
+    if folders and (args.domain_a is None or args.domain_b is None):
         raise InputError("--domain-a and --domain-b go together: pass both folders")
+    if not folders and args.size not in (None, 32):
+        raise InputError("--size goes with --domain-a/--domain-b (digits are 32x32)")
+    if folders and args.size is not None and (args.size < 16 or args.size % 4):
+        raise InputError(f"--size {args.size}: choose a multiple of 4, at least 16")
+    return folders
+
+
+def folder_domains(args: argparse.Namespace) -> Domains:
     size = args.size or FOLDER_SIZE
-    if size < 16 or size % 4:
-        raise InputError(f"--size {size}: choose a multiple of 4, at least 16")
     a = read_image_folder(args.domain_a, size, "--domain-a")
     b = read_image_folder(args.domain_b, size, "--domain-b")
     rng = np.random.default_rng(args.seed)
@@ -215,9 +223,7 @@ class TranslationSamples(keras.callbacks.Callback):
 
 
 def main(args: argparse.Namespace) -> None:
-    folders = args.domain_a is not None or args.domain_b is not None
-    if not folders and args.size not in (None, 32):
-        raise InputError("--size goes with --domain-a/--domain-b (digits are 32x32)")
+    folders = check_domain_flags(args)
     args.batch_size = args.batch_size or (FOLDER_BATCH if folders else DIGITS_BATCH)
     identity = ("pair", "domain_a", "domain_b", "size", "seed", "batch_size", "quick", "steps")
     out = start_run(args, (*identity, "epochs", "residual_blocks", "filters"))
