@@ -21,6 +21,7 @@ from apps import (
     train_classifier,
     train_cyclegan,
     train_endovae,
+    train_flow,
     train_pixelda,
 )
 from apps.common import make_parser, run_app
@@ -88,6 +89,31 @@ def stages(out: Path) -> list[tuple[str, ModuleType, list[str]]]:
             evaluate_endovae,
             ["--run", str(out / "endovae")],
         ),
+        *[
+            (
+                f"MAF on {space} of the synthetic healthy frames, compared with the EndoVAE",
+                train_flow,
+                [
+                    "--data",
+                    str(prepared),
+                    "--space",
+                    space,
+                    "--vae-run",
+                    str(out / "endovae"),
+                    "--epochs",
+                    "10",
+                    "--batch-size",
+                    "16",
+                    "--out",
+                    str(out / f"flow_{space}"),
+                    *compare,
+                ],
+            )
+            for space, compare in (
+                ("pixels", []),
+                ("latent", ["--compare", str(out / "flow_pixels")]),
+            )
+        ],
     ]
 
 
