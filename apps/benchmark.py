@@ -26,7 +26,7 @@ import tensorflow as tf
 from apps.common import run_app
 from apps.prepare_kvasir import init_worker, process_file
 from evaluation.reports import markdown_table
-from models.classifier import build_classifier, paper_optimizer
+from models.classifier import build_classifier, compiled_classifier
 from models.endovae import EndoVAE
 from models.flows import MAF
 from models.pixelda import PRESETS, build_pixelda
@@ -98,13 +98,8 @@ def model_cases(quick: bool) -> dict[str, Callable[[], tuple[keras.Model, tf.dat
     images = np.random.default_rng(0).random((512, 96, 96, 3), dtype=np.float32)
 
     def classifier():
-        model = build_classifier()
-        model.compile(
-            paper_optimizer(),
-            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        return model, labelled_dataset(pair.source, pair.labels, 32, shuffle_seed=0), 32
+        dataset = labelled_dataset(pair.source, pair.labels, 32, shuffle_seed=0)
+        return compiled_classifier(), dataset, 32
 
     def pixelda():
         model = build_pixelda(PRESETS["homework"], seed=0)

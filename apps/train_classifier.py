@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 
@@ -23,7 +22,7 @@ from apps.training import (
 from evaluation.figures import plot_domain_samples, plot_training_curves, save_figure
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
-from models.classifier import build_classifier, paper_optimizer
+from models.classifier import compiled_classifier
 from preprocessing.digits import domain_names, labelled_dataset, load_pair, paired_split
 from preprocessing.files import read_json, write_csv
 from preprocessing.pipelines import steps_per_epoch
@@ -49,13 +48,7 @@ def main(args: argparse.Namespace) -> None:
     print(f"{pair.name}: {len(train)} train / {len(test)} test pairs, {epochs} epochs")
 
     with device_strategy(args.strategy, args.mixed_precision).scope():
-        model = build_classifier()
-        model.compile(
-            optimizer=paper_optimizer(),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            jit_compile=args.jit,
-        )
+        model = compiled_classifier(args.jit)
     model.fit(
         labelled_dataset(
             pair.source[train],

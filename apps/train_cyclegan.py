@@ -44,7 +44,7 @@ from apps.training import (
 from evaluation.cyclegan_figures import draw_cyclegan_figures
 from evaluation.generative import FeatureSpace, generative_report, inception_space
 from evaluation.reports import markdown_table, write_report
-from models.classifier import build_classifier, paper_optimizer
+from models.classifier import compiled_classifier
 from models.cyclegan import CycleGAN, build_cyclegan
 from preprocessing.digits import adaptation_dataset, labelled_dataset, load_pair, to_unit_range
 from preprocessing.files import InputError, atomic_path, read_json, write_csv
@@ -299,13 +299,7 @@ def train_task_classifier(
     )
     batch_size = train_classifier.parser().get_default("batch_size")
     with device_strategy(args.strategy, args.mixed_precision).scope():
-        model = build_classifier()
-        model.compile(
-            optimizer=paper_optimizer(),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            jit_compile=args.jit,
-        )
+        model = compiled_classifier(args.jit)
     model.fit(
         labelled_dataset(*train, batch_size, args.seed, completed_epochs(folder)),
         steps_per_epoch=steps_per_epoch(len(train[0]), batch_size),

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from models.base import OneOptimizerModel
 from models.distributed import global_mean
 
 LOSS_NAMES = ("total_loss", "reconstruction_loss", "kl_loss")
@@ -106,7 +107,7 @@ def per_image_losses(images, reconstruction, mu, log_var):
 
 
 @keras.saving.register_keras_serializable(package="endovae")
-class EndoVAE(keras.Model):
+class EndoVAE(OneOptimizerModel):
     """The VAE. `train_step` samples z; `test_step` and `call` use z = mu (deterministic),
     so `val_total_loss` is not noisy and reconstructions are reproducible."""
 
@@ -131,14 +132,6 @@ class EndoVAE(keras.Model):
         # The parts are built functional models; `Sampling` has no weights.
         self.sampling.build(None)
         self.built = True
-
-    def compile(self, optimizer="adam", **kwargs):
-        """Compile with one optimizer (built at once, so `.keras` files restore its state)."""
-        super().compile(optimizer=optimizer, **kwargs)
-        self.optimizer.build(self.trainable_variables)
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
 
     @property
     def metrics(self):

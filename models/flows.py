@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from models.base import OneOptimizerModel
 from models.distributed import global_mean
 
 LOG_SCALE_LIMIT = 5.0  # log-scales are softly clamped to [-5, 5]
@@ -131,7 +132,7 @@ class MADE(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="flows")
-class MAF(keras.Model):
+class MAF(OneOptimizerModel):
     """`transforms` MADEs, the order reversed between them, on a standard-normal base.
 
     `space="pixels"`: inputs in [0, 1] on the 8-bit grid (uniform dequantization in training,
@@ -170,14 +171,6 @@ class MAF(keras.Model):
         for made in self.mades:
             made.build(input_shape)
         self.built = True
-
-    def compile(self, optimizer="adam", **kwargs):
-        """Compile with one optimizer (built at once, so `.keras` files restore its state)."""
-        super().compile(optimizer=optimizer, **kwargs)
-        self.optimizer.build(self.trainable_variables)
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
 
     @property
     def metrics(self):
