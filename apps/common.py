@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from preprocessing.digits import RESIZES, DigitPair, load_pair
 from preprocessing.files import InputError, read_json, write_json
 
 # Files of a run folder that --restart clears (figures are redrawn anyway).
@@ -114,4 +115,17 @@ def add_pair_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mnistm-backgrounds", type=Path, help="colour photos to synthesize MNIST-M from"
     )
+    parser.add_argument(
+        "--mnist-resize",
+        choices=RESIZES,
+        default="bilinear",
+        help="MNIST 28x28 -> 32x32: bilinear as the homework, or zero padding",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
+
+
+def pair_from_flags(args: argparse.Namespace) -> DigitPair:
+    """The digit pair of the flags `add_pair_flags` adds."""
+    return load_pair(
+        args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds, args.seed, args.mnist_resize
+    )

@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from apps.common import add_pair_flags, add_training_flags, make_parser, run_app, start_run
+from apps.common import (
+    add_pair_flags,
+    add_training_flags,
+    make_parser,
+    pair_from_flags,
+    run_app,
+    start_run,
+)
 from apps.training import (
     completed_epochs,
     device_strategy,
@@ -23,7 +30,7 @@ from evaluation.figures import plot_domain_samples, plot_training_curves, save_f
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
 from models.classifier import compiled_classifier
-from preprocessing.digits import domain_names, labelled_dataset, load_pair, paired_split
+from preprocessing.digits import domain_names, labelled_dataset, paired_split
 from preprocessing.files import read_json, write_csv
 from preprocessing.pipelines import steps_per_epoch
 
@@ -38,9 +45,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
-    out = start_run(args, identity=("pair", "seed", "batch_size", "quick"))
+    out = start_run(args, identity=("pair", "mnist_resize", "seed", "batch_size", "quick"))
     seed_everything(args.seed)
-    pair = load_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds, args.seed)
+    pair = pair_from_flags(args)
     train, test = paired_split(len(pair.source), seed=args.seed)
     if args.quick:
         train = np.sort(np.random.default_rng(args.seed).permutation(train)[:QUICK_TRAIN])

@@ -23,7 +23,14 @@ import numpy as np
 import pandas as pd
 
 from apps import train_classifier
-from apps.common import add_pair_flags, add_training_flags, make_parser, run_app, start_run
+from apps.common import (
+    add_pair_flags,
+    add_training_flags,
+    make_parser,
+    pair_from_flags,
+    run_app,
+    start_run,
+)
 from apps.train_pixelda import (
     EVAL_SIZE,
     QUICK_EVAL_SIZE,
@@ -46,7 +53,7 @@ from evaluation.generative import FeatureSpace, generative_report, inception_spa
 from evaluation.reports import markdown_table, write_report
 from models.classifier import compiled_classifier
 from models.cyclegan import CycleGAN, build_cyclegan
-from preprocessing.digits import adaptation_dataset, labelled_dataset, load_pair, to_unit_range
+from preprocessing.digits import adaptation_dataset, labelled_dataset, to_unit_range
 from preprocessing.files import InputError, atomic_path, read_json, write_csv
 from preprocessing.pipelines import steps_per_epoch
 
@@ -225,7 +232,17 @@ class TranslationSamples(keras.callbacks.Callback):
 def main(args: argparse.Namespace) -> None:
     folders = check_domain_flags(args)
     args.batch_size = args.batch_size or (FOLDER_BATCH if folders else DIGITS_BATCH)
-    identity = ("pair", "domain_a", "domain_b", "size", "seed", "batch_size", "quick", "steps")
+    identity = (
+        "pair",
+        "mnist_resize",
+        "domain_a",
+        "domain_b",
+        "size",
+        "seed",
+        "batch_size",
+        "quick",
+        "steps",
+    )
     out = start_run(args, (*identity, "epochs", "residual_blocks", "filters"))
     if args.restart:
         shutil.rmtree(out / CLASSIFIER, ignore_errors=True)
@@ -235,7 +252,7 @@ def main(args: argparse.Namespace) -> None:
     if folders:
         domains = folder_domains(args)
     else:
-        pair = load_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds, args.seed)
+        pair = pair_from_flags(args)
         splits = split_pairs(len(pair.source), args.seed)
         # Target images of the training pairs, in their own order: no pairing, no label.
         domains = Domains(

@@ -22,6 +22,7 @@ from apps.common import (
     add_pair_flags,
     add_training_flags,
     make_parser,
+    pair_from_flags,
     read_run_config,
     run_app,
     start_run,
@@ -48,7 +49,6 @@ from preprocessing.digits import (
     DigitPair,
     adaptation_dataset,
     labelled_dataset,
-    load_pair,
     paired_split,
     to_unit_range,
 )
@@ -143,13 +143,13 @@ def main(args: argparse.Namespace) -> None:
     preset = PRESETS[args.preset]
     args.hyperparameters = dataclasses.asdict(preset)
     args.batch_size = args.batch_size or preset.batch_size
-    identity = ("pair", "seed", "batch_size", "quick", "preset", "steps", "epochs")
+    identity = ("pair", "mnist_resize", "seed", "batch_size", "quick", "preset", "steps", "epochs")
     out = start_run(args, identity)
     inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
-    baseline = read_baseline(args.baseline) if args.baseline else train_baseline(args, out)
+    baseline = read_baseline(args.baseline, args) if args.baseline else train_baseline(args, out)
     compared = [read_compared(folder, args) for folder in args.compare]
     seed_everything(args.seed)
-    pair = load_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds, args.seed)
+    pair = pair_from_flags(args)
     splits = split_pairs(len(pair.source), args.seed)
     epochs, steps_per_epoch = schedule(args, len(splits.train), args.batch_size)
     print(
@@ -203,24 +203,37 @@ def evaluation_sets(
     }
 
 
-def read_baseline(folder: Path) -> dict:
-    """The "source only" row of a train_classifier run folder's metrics.csv."""
-    return read_metrics_row(folder, "train_classifier", "--baseline")
+def read_baseline(folder: Path, args: argparse.Namespace) -> dict:
+    """The "source only" row of a train_classifier run folder's metrics.csv, which must be on
+    this run's digits (--pair, --mnist-resize, --seed): the same test images."""
+    row = read_metrics_row(folder, "train_classifier", "--baseline")
+    check_same_digits(folder, "train_classifier", "--baseline", args)
+    return row
 
 
 def read_compared(folder: Path, args: argparse.Namespace) -> dict:
     """The "CycleGAN + classifier" row of a train_cyclegan run folder (--compare), which
-    must be on this run's digit pair and seed: the same splits, the same test images."""
-    config = read_run_config(folder, "train_cyclegan", "--compare")
-    made = "two image folders" if config.get("domain_a") else f"--pair {config.get('pair')}"
-    if config.get("domain_a") or (config.get("pair"), config.get("seed")) != (args.pair, args.seed):
-        raise InputError(
-            f"--compare {folder}: a CycleGAN run on {made} --seed {config.get('seed')}, "
-            f"not on --pair {args.pair} --seed {args.seed}: its accuracies are of other images"
-        )
+    must be on this run's digits too."""
     row = read_metrics_row(folder, "train_cyclegan", "--compare")
+    check_same_digits(folder, "train_cyclegan", "--compare", args)
     columns = ("model", "source_test_accuracy", "target_test_accuracy", "target_all_accuracy")
     return {column: row.get(column) for column in columns}
+
+
+def check_same_digits(folder: Path, app: str, flag: str, args: argparse.Namespace) -> None:
+    """Refuse a run folder made on other digits or another split than this run's."""
+    config = read_run_config(folder, app, flag)
+    if config.get("domain_a"):
+        raise InputError(f"{flag} {folder}: a run on two image folders, not on --pair {args.pair}")
+    keys = ("pair", "seed", "mnist_resize")[: 3 if args.pair == "mnist-mnistm" else 2]
+    theirs = {k: config.get(k, "pad" if k == "mnist_resize" else None) for k in keys}
+    ours = {k: getattr(args, k) for k in keys}
+    if theirs != ours:
+        made = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in theirs.items())
+        wanted = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in ours.items())
+        raise InputError(
+            f"{flag} {folder}: made with {made}, not {wanted}: its accuracies are of other images"
+        )
 
 
 def read_metrics_row(folder: Path, app: str, flag: str) -> dict:
@@ -240,7 +253,7 @@ def read_metrics_row(folder: Path, app: str, flag: str) -> dict:
 def train_baseline(args: argparse.Namespace, out: Path) -> dict:
     """Train the source-only classifier with train_classifier into `out/baseline`."""
     argv = ["--out", str(out / "baseline"), "--pair", args.pair, "--seed", str(args.seed)]
-    argv += ["--batch-size", str(args.batch_size)]
+    argv += ["--batch-size", str(args.batch_size), "--mnist-resize", args.mnist_resize]
     for flag in ("mnist", "mnistm", "mnistm_backgrounds"):
         if getattr(args, flag) is not None:
             argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
@@ -248,7 +261,7 @@ def train_baseline(args: argparse.Namespace, out: Path) -> dict:
         argv.append("--quick")
     print("No --baseline: training the source-only classifier first.")
     train_classifier.main(train_classifier.parser().parse_args(argv))
-    return read_baseline(out / "baseline")
+    return read_metrics_row(out / "baseline", "train_classifier", "--baseline")
 
 
 def write_results(

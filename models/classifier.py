@@ -1,9 +1,11 @@
-"""The PixelDA paper's MNIST task classifier and the optimizer both PixelDA apps share."""
+"""The PixelDA paper's MNIST task classifier."""
 
 from __future__ import annotations
 
 import keras
 from keras import layers
+
+from models.optimizers import paper_optimizer
 
 
 def build_classifier(
@@ -28,20 +30,6 @@ def build_classifier(
     # float32 logits keep the softmax stable under a mixed_float16 policy
     logits = layers.Dense(num_classes, kernel_initializer=init, dtype="float32", name="logits")(x)
     return keras.Model(inputs, logits, name=name)
-
-
-def paper_optimizer(
-    learning_rate: float = 1e-3,
-    beta_1: float = 0.5,
-    weight_decay: float = 1e-5,
-    decay_steps: int = 20_000,
-    decay_rate: float = 0.95,
-) -> keras.optimizers.Adam:
-    """Adam(1e-3, beta1 0.5), weight decay 1e-5, learning rate x0.95 every 20,000 steps."""
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        learning_rate, decay_steps, decay_rate, staircase=True
-    )
-    return keras.optimizers.Adam(schedule, beta_1=beta_1, weight_decay=weight_decay)
 
 
 def compiled_classifier(jit_compile: bool = False, **build_args) -> keras.Model:

@@ -13,31 +13,37 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from models.classifier import build_classifier, paper_optimizer
+from models.classifier import build_classifier
+from models.optimizers import paper_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-    """Loss weights and training numbers of one PixelDA configuration."""
+    """Loss weights and training numbers of one PixelDA configuration (docs/fidelity.md
+    says where each number comes from)."""
 
     w_d: float
     w_g_adv: float
     w_g_task: float
     learning_rate: float = 1e-3
     beta_1: float = 0.5
-    weight_decay: float = 1e-5
+    weight_decay: float = 1e-5  # an L2 gradient term (PyTorch's and the official code's)
     decay_steps: int = 20_000
     decay_rate: float = 0.95
-    init_std: float = 0.02
+    init_std: float = 0.02  # the official hparams' normal_init_std
+    bn_momentum: float = 0.9  # PyTorch's momentum 0.1; the official batch_norm_decay 0.9
+    bn_epsilon: float = 1e-5  # PyTorch's default
+    clipnorm: float | None = None  # per-gradient norm clipping
     batch_size: int = 32
     epochs: int = 20
 
 
 PRESETS = {
-    # The homework's numbers; its w_d 0.013 looks like a slip of the official 0.1356.
+    # The homework's PyTorch code. Its w_d 0.013 looks like a slip of the official 0.1356.
     "homework": Preset(w_d=0.013, w_g_adv=0.011, w_g_task=0.01),
-    # The official PixelDA flags for MNIST -> MNIST-M (domain loss, style transfer, task in G).
-    "paper": Preset(w_d=0.1356, w_g_adv=0.01132, w_g_task=0.01010),
+    # The official PixelDA code: its MNIST -> MNIST-M flags (domain loss, style transfer,
+    # task in G), slim's batch-norm epsilon and its gradient clipping.
+    "paper": Preset(w_d=0.1356, w_g_adv=0.01132, w_g_task=0.01010, bn_epsilon=1e-3, clipnorm=5.0),
 }
 
 
@@ -50,14 +56,23 @@ def build_generator(
     filters: int = 64,
     residual_blocks: int = 6,
     init_std: float = 0.02,
+    bn_momentum: float = 0.9,
+    bn_epsilon: float = 1e-5,
     name: str = "generator",
 ) -> keras.Model:
     """(source image, z ~ U(-1, 1)) -> image in [-1, 1].
 
     z -> dense to one H x W channel, concatenated to the image -> conv 64 3x3 ReLU ->
-    6 residual blocks (conv-BN-ReLU-conv-BN + skip) -> conv 3 3x3 tanh.
+    6 residual blocks (conv-BN-ReLU-conv-BN + skip) -> conv 3 3x3 tanh. Batch norm as
+    PyTorch's defaults (momentum 0.1 there is 0.9 here, epsilon 1e-5).
     """
     init = keras.initializers.RandomNormal(stddev=init_std)
+
+    def batch_norm(x):
+        return layers.BatchNormalization(
+            momentum=bn_momentum, epsilon=bn_epsilon, synchronized=True
+        )(x)
+
     height, width, channels = image_shape
     image = keras.Input(image_shape, name="image")
     noise = keras.Input((noise_dim,), name="noise")
@@ -67,10 +82,9 @@ def build_generator(
     x = layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init)(x)
     for _ in range(residual_blocks):
         h = layers.Conv2D(filters, 3, padding="same", kernel_initializer=init)(x)
-        h = layers.BatchNormalization(synchronized=True)(h)
-        h = layers.ReLU()(h)
+        h = layers.ReLU()(batch_norm(h))
         h = layers.Conv2D(filters, 3, padding="same", kernel_initializer=init)(h)
-        h = layers.BatchNormalization(synchronized=True)(h)
+        h = batch_norm(h)
         x = layers.Add()([x, h])
     out = layers.Conv2D(channels, 3, padding="same", activation="tanh", kernel_initializer=init)(x)
     return keras.Model([image, noise], out, name=name)
@@ -82,6 +96,8 @@ def build_discriminator(
     noise_std: float = 0.2,
     dropout: float = 0.1,
     init_std: float = 0.02,
+    bn_momentum: float = 0.9,
+    bn_epsilon: float = 1e-5,
     name: str = "discriminator",
 ) -> keras.Model:
     """Image -> probability that it is a real target image.
@@ -94,7 +110,9 @@ def build_discriminator(
     x = image
     for f in filters:
         x = layers.Conv2D(f, 3, strides=2, padding="same", kernel_initializer=init)(x)
-        x = layers.BatchNormalization(synchronized=True)(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, synchronized=True)(
+            x
+        )
         x = layers.LeakyReLU(0.2)(x)
         x = layers.GaussianNoise(noise_std)(x)
         x = layers.Dropout(dropout)(x)
@@ -259,9 +277,10 @@ def build_pixelda(
 ) -> PixelDA:
     """A compiled PixelDA with the preset's initialization, loss weights and optimizers
     (`compile_kwargs`, e.g. `jit_compile`, go to `compile`)."""
+    batch_norm = {"bn_momentum": preset.bn_momentum, "bn_epsilon": preset.bn_epsilon}
     model = PixelDA(
-        build_generator(init_std=preset.init_std),
-        build_discriminator(init_std=preset.init_std),
+        build_generator(init_std=preset.init_std, **batch_norm),
+        build_discriminator(init_std=preset.init_std, **batch_norm),
         build_classifier(init_std=preset.init_std),
         seed=seed,
     )
@@ -273,6 +292,7 @@ def build_pixelda(
             preset.weight_decay,
             preset.decay_steps,
             preset.decay_rate,
+            preset.clipnorm,
         )
 
     model.compile(

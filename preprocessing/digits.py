@@ -15,12 +15,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from preprocessing.files import InputError
 from preprocessing.pipelines import array_batches, epoch_indices
 
 SIZE = 32
 MNISTM_PARTS = ("train", "test")
+RESIZES = ("bilinear", "pad")  # MNIST 28x28 -> 32x32 (`mnist_to_rgb32`)
 DEMO_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina")
 
 
@@ -94,10 +96,23 @@ def load_mnist(path: str | Path | None = None) -> tuple[Split, Split]:
     return (xa.astype(np.uint8), ya.astype(np.int64)), (xb.astype(np.uint8), yb.astype(np.int64))
 
 
-def mnist_to_rgb32(digits: np.ndarray) -> np.ndarray:
-    """28x28 grey digits -> 32x32x3 (zero padding of 2, as MNIST-M was made)."""
-    padded = np.pad(digits, ((0, 0), (2, 2), (2, 2)))
-    return np.repeat(padded[..., None], 3, axis=-1)
+def mnist_to_rgb32(digits: np.ndarray, resize: str = "bilinear") -> np.ndarray:
+    """28x28 grey digits -> 32x32x3.
+
+    "bilinear": the homework's `transforms.Resize(32)` on PIL images (PIL's bilinear; the
+    official PixelDA code resizes too); "pad": zero padding of 2, the digit at the scale
+    MNIST-M shows it.
+    """
+    if resize == "pad":
+        grey = np.pad(digits, ((0, 0), (2, 2), (2, 2)))
+    elif resize == "bilinear":
+        size = (SIZE, SIZE)
+        grey = np.stack(
+            [np.asarray(Image.fromarray(d).resize(size, Image.BILINEAR)) for d in digits]
+        )
+    else:
+        raise InputError(f"--mnist-resize {resize}: choose one of {', '.join(RESIZES)}")
+    return np.repeat(grey[..., None], 3, axis=-1)
 
 
 # ---------------------------------------------------------------- MNIST-M
@@ -166,9 +181,12 @@ def _read_rgb32(path: Path) -> np.ndarray:
     return image[..., ::-1]
 
 
-def pair_mnist_mnistm(mnist: tuple[Split, Split], mnistm: list[Split]) -> DigitPair:
+def pair_mnist_mnistm(
+    mnist: tuple[Split, Split], mnistm: list[Split], resize: str = "bilinear"
+) -> DigitPair:
     """Pair MNIST-M with MNIST by index: its train part with MNIST train, its test part with
-    MNIST test; a single part (e.g. 70,000 images) pairs with all of MNIST in order."""
+    MNIST test; a single part (e.g. 70,000 images) pairs with all of MNIST in order. MNIST
+    goes to 32x32 by `resize` (`mnist_to_rgb32`)."""
     if len(mnistm) == 1:
         mnist = (
             (
@@ -189,7 +207,7 @@ def pair_mnist_mnistm(mnist: tuple[Split, Split], mnistm: list[Split]) -> DigitP
                 f"MNIST-M labels agree with MNIST on only {agree:.0%} of paired indices: "
                 "the --mnistm folder does not pair with --mnist by index"
             )
-        source.append(mnist_to_rgb32(x[: len(images)]))
+        source.append(mnist_to_rgb32(x[: len(images)], resize))
         labels.append(y[: len(images)])
     return DigitPair(
         "MNIST -> MNIST-M",
@@ -263,16 +281,18 @@ def load_pair(
     mnistm: str | Path | None = None,
     backgrounds: str | Path | None = None,
     seed: int = 0,
+    resize: str = "bilinear",
 ) -> DigitPair:
     """The digit pair the apps' flags describe (`--pair`, `--mnist`, `--mnistm`,
-    `--mnistm-backgrounds`)."""
+    `--mnistm-backgrounds`, `--mnist-resize`). Synthesized MNIST-M puts the padded digit
+    on its backgrounds, at the scale of the canonical set."""
     if pair == "digits-demo":
         return demo_pair(seed)
     if pair != "mnist-mnistm":
         raise InputError(f"--pair {pair}: choose mnist-mnistm or digits-demo")
     parts = load_mnist(mnist)
     if mnistm is not None:
-        return pair_mnist_mnistm(parts, read_mnistm(mnistm))
+        return pair_mnist_mnistm(parts, read_mnistm(mnistm), resize)
     if backgrounds is None:
         raise InputError(
             "MNIST-M is needed: pass --mnistm DIR (canonical layout), or --mnistm-backgrounds "
@@ -280,9 +300,8 @@ def load_pair(
         )
     x = np.concatenate([parts[0][0], parts[1][0]])
     y = np.concatenate([parts[0][1], parts[1][1]])
-    source = mnist_to_rgb32(x)
-    target = synthesize_mnistm(source, read_photos(backgrounds), seed)
-    return DigitPair("MNIST -> MNIST-M (synthesized)", source, y, target, y)
+    target = synthesize_mnistm(mnist_to_rgb32(x, "pad"), read_photos(backgrounds), seed)
+    return DigitPair("MNIST -> MNIST-M (synthesized)", mnist_to_rgb32(x, resize), y, target, y)
 
 
 # ---------------------------------------------------------------- splits and pipelines

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from models.classifier import build_classifier, paper_optimizer
+from models.classifier import build_classifier
+from models.optimizers import paper_optimizer
 
 
 def test_parameter_count_and_output_shape():

@@ -195,7 +195,7 @@ def test_app_on_tiny_digits_never_trains_on_target_labels(tmp_path, monkeypatch)
         return train_step(self, data)
 
     monkeypatch.setattr(CycleGAN, "train_step", spy)
-    monkeypatch.setattr(app, "load_pair", lambda *a, **k: pair)
+    monkeypatch.setattr(app, "pair_from_flags", lambda args: pair)
     monkeypatch.setattr(
         app, "build_cyclegan", lambda *a, **k: build_cyclegan(*a, **k, run_eagerly=True)
     )
@@ -286,8 +286,8 @@ def test_pixelda_table_takes_cyclegan_rows(tmp_path):
         "target_all_accuracy": 0.61,
     }
     for name, config, message in (
-        ("seed", {"pair": "digits-demo", "seed": 1}, "--pair digits-demo --seed 1, not on"),
-        ("horses", {"domain_a": "h", "domain_b": "z", "seed": 0}, "on two image folders"),
+        ("seed", {"pair": "digits-demo", "seed": 1}, "with --pair digits-demo --seed 1, not --"),
+        ("horses", {"domain_a": "h", "domain_b": "z", "seed": 0}, "a run on two image folders"),
     ):
         with pytest.raises(InputError, match=message):
             train_pixelda.read_compared(run(name, **config), args)

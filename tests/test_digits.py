@@ -60,10 +60,34 @@ def test_mnist_npz_in_the_keras_layout(tmp_path):
 
 def test_rgb32_pads_and_repeats_grey():
     digits = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
-    rgb = mnist_to_rgb32(digits)
+    rgb = mnist_to_rgb32(digits, "pad")
     assert rgb.shape == (2, 32, 32, 3)
     np.testing.assert_array_equal(rgb[:, 2:30, 2:30, 1], digits)
     assert rgb[:, :2].max() == 0 and (rgb[..., 0] == rgb[..., 2]).all()
+
+
+def bilinear_by_hand(image: np.ndarray, size: int) -> np.ndarray:
+    """transforms.Resize's bilinear upsampling in float64: pixel centres at (i + 0.5) * in/out
+    - 0.5, linear weights between the two nearest input pixels, clamped at the edges."""
+    n = image.shape[0]
+    centre = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
+    low = np.floor(centre).astype(int)
+    high = np.minimum(low + 1, n - 1)
+    w = centre - low
+    rows = image[low] * (1 - w)[:, None] + image[high] * w[:, None]
+    return rows[:, low] * (1 - w) + rows[:, high] * w
+
+
+def test_rgb32_resizes_bilinear_as_the_homework():
+    digits = np.random.default_rng(0).integers(0, 256, (3, 28, 28)).astype(np.uint8)
+    rgb = mnist_to_rgb32(digits)  # the default: the homework's transforms.Resize(32)
+    assert rgb.shape == (3, 32, 32, 3) and rgb.dtype == np.uint8
+    for digit, resized in zip(digits, rgb, strict=True):
+        expected = bilinear_by_hand(digit.astype(np.float64), 32)
+        # PIL rounds to uint8 after each of its two passes: at most 0.5 + 0.5 grey levels
+        assert np.abs(resized[..., 0].astype(np.float64) - expected).max() <= 1.0
+    with pytest.raises(InputError, match="--mnist-resize nearest: choose one of bilinear"):
+        mnist_to_rgb32(digits, "nearest")
 
 
 def test_canonical_mnistm_reader_pairs_by_index(tmp_path):
@@ -73,7 +97,7 @@ def test_canonical_mnistm_reader_pairs_by_index(tmp_path):
     )
     parts = read_mnistm(tmp_path / "mm")
     np.testing.assert_array_equal(parts[0][0], written["train"])  # RGB order kept
-    pair = pair_mnist_mnistm(load_mnist(tmp_path / "mnist.npz"), parts)
+    pair = pair_mnist_mnistm(load_mnist(tmp_path / "mnist.npz"), parts, "pad")
     assert len(pair.source) == 8
     np.testing.assert_array_equal(pair.labels, pair.target_labels)
     # MNIST-M test image 0 pairs with MNIST test image 0
@@ -86,7 +110,7 @@ def test_single_part_of_70000_style_pairs_in_order(tmp_path):
     write_mnistm(tmp_path / "mm", {"train": labels})
     pair = pair_mnist_mnistm(load_mnist(tmp_path / "mnist.npz"), read_mnistm(tmp_path / "mm"))
     np.testing.assert_array_equal(pair.labels, labels)
-    np.testing.assert_array_equal(pair.source[:, 2:30, 2:30, 0], data["x_train"][:10])
+    np.testing.assert_array_equal(pair.source, mnist_to_rgb32(data["x_train"][:10]))
 
 
 def test_labels_that_do_not_pair_are_refused(tmp_path):

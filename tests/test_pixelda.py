@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from models.classifier import build_classifier
+from models.optimizers import TorchAdam
 from models.pixelda import (
     PRESETS,
     PixelDA,
@@ -153,6 +154,26 @@ def test_presets_are_data_with_the_issue_numbers():
     assert (model.w_d, model.w_g_adv, model.w_g_task) == (0.1356, 0.01132, 0.01010)
 
 
+@pytest.mark.parametrize(
+    ("preset", "epsilon", "clipnorm"), [("homework", 1e-5, None), ("paper", 1e-3, 5.0)]
+)
+def test_presets_set_batch_norm_and_optimizer_as_their_code(preset, epsilon, clipnorm):
+    """Homework: PyTorch's BatchNorm2d defaults (momentum 0.1 = Keras' 0.9, eps 1e-5) and
+    Adam's coupled weight decay. Paper: slim's batch norm (decay 0.9, eps 1e-3), clipping 5."""
+    model = build_pixelda(PRESETS[preset])
+    norms = [
+        layer
+        for net in (model.generator, model.discriminator)
+        for layer in net.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert len(norms) == 12 + 4
+    assert {(n.momentum, n.epsilon) for n in norms} == {(0.9, epsilon)}
+    for optimizer in (model.d_optimizer, model.g_optimizer):
+        assert isinstance(optimizer, TorchAdam)
+        assert (optimizer.l2, optimizer.clipnorm) == (1e-5, clipnorm)
+
+
 POISON = 77  # no digit class: any 77 inside train_step is a target label
 
 
@@ -174,13 +195,15 @@ def test_no_target_label_reaches_train_step(tmp_path, monkeypatch):
         return train_step(self, data)
 
     monkeypatch.setattr(PixelDA, "train_step", spy)
-    monkeypatch.setattr(app, "load_pair", lambda *a, **k: pair)
+    monkeypatch.setattr(app, "pair_from_flags", lambda args: pair)
     monkeypatch.setattr(
         app, "build_pixelda", lambda preset, seed, **_: small_pixelda(run_eagerly=True)
     )
     baseline = tmp_path / "baseline"
     baseline.mkdir()
-    (baseline / "config.json").write_text('{"app": "train_classifier"}')
+    (baseline / "config.json").write_text(
+        '{"app": "train_classifier", "pair": "digits-demo", "seed": 0}'
+    )
     pd.DataFrame(
         [{"model": "source only", "source_test_accuracy": 0.9, "target_all_accuracy": 0.5}]
     ).to_csv(baseline / "metrics.csv", index=False)

@@ -33,7 +33,9 @@ def command(request, tmp_path):
     data = write_prepared(tmp_path / "data", normal=16, abnormal=2)
     baseline = tmp_path / "baseline"  # the source-only row PixelDA's report quotes
     baseline.mkdir()
-    (baseline / "config.json").write_text('{"app": "train_classifier"}')
+    (baseline / "config.json").write_text(
+        '{"app": "train_classifier", "pair": "digits-demo", "seed": 5}'
+    )
     (baseline / "metrics.csv").write_text(
         "model,source_test_accuracy,target_all_accuracy\nsource only,0.9,0.5\n"
     )
