@@ -1,12 +1,14 @@
 """Prepare Kvasir for EndoVAE: Otsu-contour crop, square, resize, summary and figures.
 
 python -m apps.prepare_kvasir [--data-dir DIR | --kaggle-slug S] --out DIR [--size 96]
-    [--workers N] [--normal-classes ...]
+    [--preset homework|clean] [--method otsu|robust] [--normal-classes ...] [--[no-]dedup]
+    [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from multiprocessing import Pool
@@ -25,7 +27,8 @@ from preprocessing.files import InputError, read_json, write_bytes, write_csv, w
 from preprocessing.kvasir import (
     DEFAULT_SLUG,
     GROUPS,
-    NORMAL_CLASSES,
+    PRESETS,
+    Preset,
     download,
     format_summary,
     is_synthetic,
@@ -45,7 +48,9 @@ from preprocessing.synthetic_endoscopy import SYNTHETIC_MARKER
 
 SAMPLES = 3  # per group, in the sample, crop-step and augmentation figures
 RECORD_COLUMNS = ["status", "width", "height", "bright_kept", "edge_black", "reason"]
-IDENTITY = ("size", "method")  # flags an existing --out must have been prepared with
+USABLE = ("written", "done before")  # the other statuses: "rejected", "duplicate" (dropped)
+# Choices an existing --out must have been prepared with.
+IDENTITY = ("size", "method", "normal_classes", "dedup")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,16 +60,40 @@ def parser() -> argparse.ArgumentParser:
     source.add_argument("--kaggle-slug", default=DEFAULT_SLUG, help="Kaggle dataset to download")
     p.add_argument("--size", type=int, default=96, help="side of the square output images")
     p.add_argument(
-        "--method", choices=METHODS, default="robust", help="otsu: the homework's plain recipe"
+        "--preset",
+        choices=sorted(PRESETS),
+        default="homework",
+        help="homework: its classes (Kvasir v1: 1,500 + 500) and plain Otsu crop; clean: robust "
+        "crop, byte-identical copies dropped",
+    )
+    choices = p.add_argument_group("choices over the preset's")
+    choices.add_argument(
+        "--method", choices=METHODS, help="view box: otsu, the homework's largest contour"
+    )
+    choices.add_argument("--normal-classes", nargs="+", help="class folders that count as normal")
+    choices.add_argument(
+        "--dedup",
+        action=argparse.BooleanOptionalAction,
+        help="drop byte-identical copies of a file (kept by the homework preset)",
     )
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="processes (all cores)")
-    p.add_argument(
-        "--normal-classes",
-        nargs="+",
-        default=list(NORMAL_CLASSES),
-        help="class folders that count as normal (add normal-pylorus if you like)",
-    )
     return p
+
+
+def resolve_choices(args: argparse.Namespace) -> Preset:
+    """The preset with the choices given as flags put over it; written back into `args`, so
+    that config.json records what was used (and `overrides` which flags changed the preset)."""
+    given = {
+        "method": args.method,
+        "normal_classes": args.normal_classes and tuple(args.normal_classes),
+        "dedup": args.dedup,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
+    choices = dataclasses.replace(PRESETS[args.preset], **given)
+    args.method, args.dedup = choices.method, choices.dedup
+    args.normal_classes = list(choices.normal_classes)
+    args.overrides = sorted(given)
+    return choices
 
 
 def init_worker() -> None:
@@ -107,24 +136,38 @@ def skipped_record(source: str) -> dict | None:
 
 
 def prepare(
-    files: pd.DataFrame, out: Path, size: int, workers: int, method: str = "robust"
+    files: pd.DataFrame,
+    out: Path,
+    size: int,
+    workers: int,
+    method: str = "robust",
+    dedup: bool = False,
 ) -> pd.DataFrame:
-    """Process every file not done yet (in parallel); one record per file."""
+    """Process every file not done yet (in parallel); one record per file.
+
+    With `dedup`, a byte-identical copy of an earlier file (`files.duplicate_of`) is left out
+    with status "duplicate".
+    """
     targets = [
         str(out / g / (Path(p).stem + ".png")) for g, p in zip(files.group, files.path, strict=True)
     ]
-    duplicate = pd.Series(targets).duplicated().to_numpy()
+    same_name = pd.Series(targets).duplicated().to_numpy()
+    copy = files.duplicate_of.notna().to_numpy() & dedup
     records: list[dict | None] = [None] * len(files)
     todo = []
     for i, (source, target) in enumerate(zip(files.path, targets, strict=True)):
-        if duplicate[i]:
+        if copy[i]:
+            records[i] = {"status": "duplicate"}
+        elif same_name[i]:
             records[i] = {"status": "rejected", "reason": f"duplicate name in group: {target}"}
         elif Path(target).exists() and (record := skipped_record(source)):
             records[i] = record
         else:
             todo.append(i)
     tasks = [(files.path.iloc[i], targets[i], size, method) for i in todo]
-    print(f"{len(files)} images: {len(files) - len(todo)} done before, {len(todo)} to process")
+    left_out = f"{copy.sum()} left out as copies, " if copy.any() else ""
+    done = len(files) - len(todo) - copy.sum()
+    print(f"{len(files)} images: {left_out}{done} done before, {len(todo)} to process")
     start = time.perf_counter()
     progress = tqdm(total=len(tasks), unit="img", desc="crop+resize")
     if workers > 1:
@@ -154,40 +197,82 @@ def prepare(
 
 def main(args: argparse.Namespace) -> None:
     out = Path(args.out)
+    explicit_classes = args.normal_classes is not None
+    choices = resolve_choices(args)
     if (out / "config.json").exists():
         old = read_json(out / "config.json")
-        changed = [f"--{k} {old.get(k)}" for k in IDENTITY if old.get(k) != getattr(args, k)]
+        changed = [
+            f"--{k.replace('_', '-')} {flag_text(old.get(k))}"
+            for k in IDENTITY
+            if old.get(k) != getattr(args, k)
+        ]
         if changed:
             raise InputError(f"{out} was prepared with {', '.join(changed)}: choose another --out")
     root = args.data_dir or download(args.kaggle_slug)
     start_run(args, identity=())
     if marker := synthetic_marker(root):  # the prepared folder says so too, for later steps
         write_text(out / SYNTHETIC_MARKER, marker.read_text())
-    files = source_table(root, args.normal_classes)
-    records = prepare(files, out, args.size, max(1, args.workers), args.method)
-    usable = write_tables(out, records)
+    files, notes = source_table(root, choices.normal_classes, every_class=explicit_classes)
+    flags = ", ".join(f"--{k.replace('_', '-')}" for k in args.overrides)
+    flags = f" ({flags} over it)" if flags else ""
+    header = [f"preset {args.preset}{flags}: {choices.describe()}", *notes]
+    print("\n".join(header))
+    records = prepare(files, out, args.size, max(1, args.workers), choices.method, choices.dedup)
+    usable = write_tables(out, records, header)
     if set(usable.group) != set(GROUPS):
         raise InputError(f"{root}: a group has no usable image; see {out / 'rejected.csv'}")
     draw_figures(out)
     print(f"Prepared images: {out / 'normal'} and {out / 'abnormal'}")
 
 
-def write_tables(out: Path, records: pd.DataFrame) -> pd.DataFrame:
-    """images.csv, rejected.csv and summary.csv, the summary printed; the usable records."""
+def flag_text(value: object) -> str:
+    """A recorded choice as it is typed on the command line."""
+    if value is None:
+        return "(not recorded)"
+    return " ".join(value) if isinstance(value, list) else str(value)
+
+
+def write_tables(out: Path, records: pd.DataFrame, header: list[str]) -> pd.DataFrame:
+    """images.csv, rejected.csv, summary.csv and summary.txt (the `header` lines, then what is
+    printed: the homework's summary, copies, rejections, crop check); the usable records."""
     records = records.rename(columns={"path": "file"})
     write_csv(out / "images.csv", records)
     rejected = records[records.status == "rejected"]
     write_csv(out / "rejected.csv", rejected[["file", "reason"]])
-    usable = records[records.status != "rejected"]
+    usable = records[records.status.isin(USABLE)]
     summary = size_summary(usable)
-    rejected_rows = [
-        {"group": g, "size": "rejected", "images": (rejected.group == g).sum()} for g in GROUPS
+    copies = records[records.duplicate_of.notna()]
+    extra_rows = [
+        {"group": g, "size": size, "images": (part.group == g).sum()}
+        for size, part in (("rejected", rejected), ("copies", copies))
+        for g in GROUPS
     ]
-    write_csv(out / "summary.csv", pd.concat([summary, pd.DataFrame(rejected_rows)]))
-    print(format_summary(summary))
-    print(f"rejected: {len(rejected)} (see {out / 'rejected.csv'})")
-    print(crop_check(records[records.status == "written"]))
+    write_csv(out / "summary.csv", pd.concat([summary, pd.DataFrame(extra_rows)]))
+    per_class = usable.groupby("class", sort=False).size()
+    lines = [
+        format_summary(summary),
+        "per class: " + ", ".join(f"{name} {n}" for name, n in per_class.items()),
+        copies_line(copies),
+        f"rejected: {len(rejected)} (see {out / 'rejected.csv'})",
+        crop_check(records[records.status == "written"]),
+    ]
+    print("\n".join(lines))
+    write_text(out / "summary.txt", "\n".join(header + lines) + "\n")
     return usable
+
+
+def copies_line(copies: pd.DataFrame) -> str:
+    """What became of the byte-identical copies of other files (see images.csv duplicate_of)."""
+    if copies.empty:
+        return "byte-identical copies: none"
+    dropped = (copies.status == "duplicate").sum()
+    kept = copies.status.isin(USABLE).sum()
+    line = f"byte-identical copies: {len(copies)} (images.csv: duplicate_of)"
+    if dropped:
+        line += f", {dropped} dropped"
+    if kept:
+        line += f", {kept} kept and counted above, as the homework counted files"
+    return line
 
 
 def crop_check(written: pd.DataFrame) -> str:
@@ -214,7 +299,7 @@ def draw_figures(out: Path, pdf: bool = False) -> None:
     config, demo = read_json(out / "config.json"), is_synthetic(out)
     size, method = config["size"], config["method"]
     records = pd.read_csv(out / "images.csv")
-    usable = records[records.status != "rejected"]
+    usable = records[records.status.isin(USABLE)]
     source = "Synthetic endoscopy" if demo else "Kvasir"
     picks = {g: sample_files(usable[usable.group == g]) for g in GROUPS}
     originals = {g: [read_rgb(p) for p in paths] for g, paths in picks.items()}

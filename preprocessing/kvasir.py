@@ -1,12 +1,16 @@
-"""Kvasir: download, class folders, the (width, height) summary, and the prepared images.
+"""Kvasir: download, class folders, presets, the (width, height) summary, the prepared images.
 
-Kvasir v1 (`meetnagadia/kvasir-dataset`) and v2 (`plhalvorsen/kvasir-v2-a-gastrointestinal-
-tract-dataset`) hold one folder per class (`normal-z-line/`, `polyps/`, ...) somewhere
-inside the download; the folders are found wherever they sit.
+Kvasir v1 (`meetnagadia/kvasir-dataset`, 8 classes x 500) unpacks to `kvasir-dataset/<class>/`;
+Kvasir v2 (`plhalvorsen/kvasir-v2-a-gastrointestinal-tract-dataset`, 8 x 1,000) to
+`<class>/<class>/`. The class folders are found wherever they sit; each class is read from one
+folder (the one with most images), so a nested copy of the download is never counted twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,11 +22,40 @@ from preprocessing.files import InputError
 from preprocessing.synthetic_endoscopy import SYNTHETIC_MARKER
 
 DEFAULT_SLUG = "meetnagadia/kvasir-dataset"
-NORMAL_CLASSES = ("normal-z-line", "normal-cecum")
+# Kvasir v1's three normal classes: 3 x 500 = the homework's 1,500 normal images.
+NORMAL_CLASSES = ("normal-z-line", "normal-cecum", "normal-pylorus")
 ABNORMAL_CLASSES = ("polyps",)
 GROUPS = ("normal", "abnormal")
+GROUP_WORDS = {"normal": "normal", "abnormal": "polyp"}  # as the homework's summary words them
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 PREPARE_HINT = "run python -m apps.prepare_kvasir --out DIR first"
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Which classes are normal, how the view is found (see `preprocessing.otsu_crop`), and
+    whether byte-identical copies of a file are dropped."""
+
+    normal_classes: tuple[str, ...]
+    method: str
+    dedup: bool
+
+    def describe(self) -> str:
+        copies = "dropped" if self.dedup else "kept and counted, as the homework counted files"
+        return (
+            f"normal = {' + '.join(self.normal_classes)}, polyp = {' + '.join(ABNORMAL_CLASSES)}"
+            f"; crop {self.method}; byte-identical copies {copies}"
+        )
+
+
+PRESETS = {
+    # The homework's set: 1,500 normal (its text names only z-line and cecum, 1,000 images in
+    # Kvasir v1; its count needs the pylorus too, see the docs), the plain largest-contour crop.
+    "homework": Preset(NORMAL_CLASSES, "otsu", dedup=False),
+    # The same classes, the crop that keeps the whole view, and no frame twice (a copy could
+    # land in training and validation both).
+    "clean": Preset(NORMAL_CLASSES, "robust", dedup=True),
+}
 
 
 def download(slug: str = DEFAULT_SLUG) -> Path:
@@ -38,24 +71,22 @@ def download(slug: str = DEFAULT_SLUG) -> Path:
         ) from err
 
 
-def find_class_folders(root: str | Path, classes: Sequence[str]) -> dict[str, Path]:
-    """The folder of each class under `root`, at any depth (the one with most images wins)."""
+def find_class_folders(root: str | Path, classes: Sequence[str]) -> dict[str, list[Path]]:
+    """Every folder under `root` named after one of `classes`, at any depth: per class, most
+    images first, then shallowest first. Classes without a folder are left out."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: no such folder (pass --data-dir DIR holding Kvasir)")
-    candidates = sorted(p for p in root.rglob("*") if p.is_dir() and p.name in classes)
-    found = {
-        name: max(options, key=_image_count)
-        for name in classes
-        if (options := [p for p in candidates if p.name == name])
-    }
-    missing = [c for c in classes if c not in found]
-    if missing:
-        raise InputError(
-            f"{root}: no class folder {', '.join(missing)} found at any depth "
-            "(expected the Kvasir layout: one folder per class, e.g. polyps/)"
-        )
-    return found
+    found = defaultdict(list)
+    for path in sorted(root.rglob("*")):
+        if path.name in classes and path.is_dir():
+            found[path.name].append(path)
+    return {c: sorted(found[c], key=_rank, reverse=True) for c in classes if c in found}
+
+
+def _rank(folder: Path) -> tuple[int, int]:
+    """More images first; among as many (a nested copy of the download), the shallowest."""
+    return _image_count(folder), -len(folder.parts)
 
 
 def _image_count(folder: Path) -> int:
@@ -68,16 +99,67 @@ def list_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def source_table(root: str | Path, normal_classes: Sequence[str] = NORMAL_CLASSES) -> pd.DataFrame:
-    """One row per source file: group, class, path."""
+def source_table(
+    root: str | Path, normal_classes: Sequence[str] = NORMAL_CLASSES, every_class: bool = True
+) -> tuple[pd.DataFrame, list[str]]:
+    """One row per source file (group, class, path, duplicate_of), and notes on what was
+    left out: other folders of a class's name, and, with `every_class` False, normal classes
+    not found (then one normal class and every abnormal one suffice)."""
     groups = {c: "normal" for c in normal_classes} | {c: "abnormal" for c in ABNORMAL_CLASSES}
     folders = find_class_folders(root, list(groups))
+    missing = [c for c in groups if c not in folders]
+    if missing and (
+        every_class
+        or set(ABNORMAL_CLASSES) & set(missing)
+        or not set(normal_classes) - set(missing)
+    ):
+        raise InputError(
+            f"{root}: no class folder {', '.join(missing)} found at any depth "
+            "(expected the Kvasir layout: one folder per class, e.g. polyps/)"
+        )
+    notes = [f"{c}: no folder of that name in {root}, left out" for c in missing]
+    for name, (used, *others) in folders.items():
+        notes += [
+            f"{name}: read {used} ({_image_count(used)} images), left out {other} "
+            f"({_image_count(other)} images)"
+            for other in others
+            if _image_count(other)
+        ]
     rows = [
         {"group": groups[name], "class": name, "path": str(path)}
-        for name, folder in folders.items()
+        for name, (folder, *_) in folders.items()
         for path in list_files(folder)
     ]
-    return pd.DataFrame(rows, columns=["group", "class", "path"])
+    table = pd.DataFrame(rows, columns=["group", "class", "path"])
+    table["duplicate_of"] = find_duplicates(table.path)
+    return table, notes
+
+
+def find_duplicates(paths: Sequence[str]) -> list[str | None]:
+    """Per file, the first earlier file with the very same bytes (None if there is none).
+
+    Only files whose size another file shares are read; empty or unreadable files are never
+    copies (they are rejected later).
+    """
+    sizes = {}
+    for path in paths:
+        try:
+            sizes[path] = Path(path).stat().st_size
+        except OSError:
+            sizes[path] = 0
+    shared = pd.Series(sizes).duplicated(keep=False)
+    first: dict[bytes, str] = {}
+    copies = []
+    for path in paths:
+        original = None
+        if sizes[path] and shared[path]:
+            try:
+                digest = hashlib.sha256(Path(path).read_bytes()).digest()
+                original = first.setdefault(digest, path)
+            except OSError:
+                pass
+        copies.append(original if original != path else None)
+    return copies
 
 
 def synthetic_marker(root: str | Path) -> Path | None:
@@ -93,13 +175,13 @@ def is_synthetic(root: str | Path) -> bool:
 def size_summary(records: pd.DataFrame) -> pd.DataFrame:
     """Images per group, and per group the count of each (width, height), largest first.
 
-    `records` has columns group, width, height (one row per readable image).
+    `records` has columns group, width, height (one row per usable image).
     """
     rows = []
     for group in GROUPS:
         part = records[records["group"] == group].astype({"width": int, "height": int})
         rows.append({"group": group, "size": "all", "images": len(part)})
-        counts = part.groupby(["width", "height"]).size().sort_values(ascending=False)
+        counts = part.groupby(["width", "height"]).size().sort_index(ascending=False)
         rows += [
             {"group": group, "size": f"({w}, {h})", "images": int(n)}
             for (w, h), n in counts.items()
@@ -108,14 +190,15 @@ def size_summary(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_summary(summary: pd.DataFrame) -> str:
-    """The homework's printout: per group its total, then "(720, 576): 592 images" lines."""
+    """The homework's printout: "Total normal images: 1500", then "  (720, 576): 592 images"
+    lines; then the polyps. Rows other than "all" and sizes (e.g. "rejected") are not shown."""
     lines = []
-    for group, part in summary.groupby("group", sort=False):
+    for group in GROUPS:
+        part = summary[summary["group"] == group]
         total = part.loc[part["size"] == "all", "images"].sum()
-        lines.append(f"{group}: {total} images")
-        lines += [
-            f"  {r.size}: {r.images} images" for r in part[part["size"] != "all"].itertuples()
-        ]
+        lines.append(f"Total {GROUP_WORDS[group]} images: {total}")
+        sizes = part[part["size"].str.startswith("(")]
+        lines += [f"  {r.size}: {r.images} images" for r in sizes.itertuples()]
     return "\n".join(lines)
 
 

@@ -384,7 +384,7 @@ CASES = [
     pytest.param(
         "prepare_kvasir",
         flags("--data-dir", lambda t: str(t)),
-        r"no class folder normal-z-line, normal-cecum, polyps found at any depth",
+        r"no class folder normal-z-line, normal-cecum, normal-pylorus, polyps found at any depth",
         id="--data-dir without class folders",
     ),
     pytest.param(
