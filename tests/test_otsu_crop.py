@@ -52,11 +52,14 @@ CASES = [
 SIZES = [(300, 450), (240, 320)]  # height, width
 
 
-def case_frames():
+@pytest.fixture(scope="module")
+def case_frames() -> list:
     """(case, frame, box) for every case and size, with fixed seeds."""
-    for seed, case in enumerate(CASES):
-        for height, width in SIZES:
-            yield case, *case_frame(np.random.default_rng(seed), height, width, case)
+    return [
+        (case, *case_frame(np.random.default_rng(seed), height, width, case))
+        for seed, case in enumerate(CASES)
+        for height, width in SIZES
+    ]
 
 
 def outside(pixels: np.ndarray, box) -> np.ndarray:
@@ -81,9 +84,9 @@ def test_box_matches_known_view(shape, height, width, method):
         assert iou(find_content_box(frame, method), box) >= 0.95
 
 
-def test_case_frames_cover_every_case():
+def test_case_frames_cover_every_case(case_frames):
     seen = set()
-    for case, frame, box in case_frames():
+    for case, frame, box in case_frames:
         height, width = frame.shape[:2]
         rgb = frame.astype(int)
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
@@ -113,8 +116,8 @@ def test_case_frames_cover_every_case():
     assert expected <= seen, expected - seen
 
 
-def test_robust_box_matches_known_view_in_every_case():
-    for case, frame, box in case_frames():
+def test_robust_box_matches_known_view_in_every_case(case_frames):
+    for case, frame, box in case_frames:
         assert iou(find_content_box(frame), box) >= 0.95, case
 
 
