@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 
 from apps.common import make_parser, read_run_config, run_app
-from apps.train_endovae import draw_figures, read_split
 from apps.training import load_model
+from evaluation.endovae_figures import draw_endovae_figures
 from evaluation.generative import FeatureSpace, generative_report, inception_space, model_space
 from evaluation.metrics import anomaly_table, psnr, ssim, vae_scores
 from evaluation.reports import markdown_table, write_report
 from models.endovae import EndoVAE
 from preprocessing.files import write_csv
 from preprocessing.kvasir import is_synthetic, load_processed
+from preprocessing.kvasir_split import read_split
 
 SHOWN, GENERATED = 5, 9
 
@@ -107,7 +108,7 @@ def main(args: argparse.Namespace) -> None:
         anomaly = anomaly_table(scores)
         write_csv(run / "anomaly.csv", anomaly)
         sections.append(("Anomaly detection (polyps positive)", markdown_table(anomaly)))
-    draw_figures(run)
+    draw_endovae_figures(run, demo=is_synthetic(data))
     links = "\n\n".join(f"![{f.stem}](figures/{f.name})" for f in sorted(run.glob("figures/*.png")))
     demo = is_synthetic(data)
     write_report(run / "report.md", "EndoVAE evaluation", [*sections, ("Figures", links)], demo)

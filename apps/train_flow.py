@@ -17,17 +17,22 @@ import pandas as pd
 
 from apps.common import add_training_flags, make_parser, read_run_config, run_app, start_run
 from apps.evaluate_endovae import load_polyps
-from apps.train_endovae import plateau_callbacks, split_images, split_names
-from apps.training import completed_epochs, device_strategy, load_model, seed_everything
+from apps.training import (
+    completed_epochs,
+    device_strategy,
+    load_model,
+    plateau_callbacks,
+    seed_everything,
+)
 from evaluation.endovae_figures import plot_image_grid, plot_roc, plot_score_histograms
 from evaluation.figures import plot_training_curves, save_figure, titled
 from evaluation.metrics import anomaly_table, vae_scores
 from evaluation.reports import markdown_table, write_report
 from models.endovae import EndoVAE
 from models.flows import MAF, SPACES
-from preprocessing.augment import augment_with_copies
 from preprocessing.files import InputError, read_json, write_csv, write_json
 from preprocessing.kvasir import is_synthetic, load_processed
+from preprocessing.kvasir_split import split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
 
 EPOCHS, BATCH = 500, 128
@@ -77,8 +82,9 @@ def main(args: argparse.Namespace) -> None:
     if args.vae_run:
         read_run_config(args.vae_run, "train_endovae", "--vae-run")
         vae = load_model(args.vae_run / "checkpoints" / "best.keras", EndoVAE)
-    images = split_images(*load_processed(args.data, "normal"), run_split(args, out))
-    train_images = augment_with_copies(images["train"], copies=args.copies, seed=args.seed)
+    split = run_split(args, out)
+    images = split_images(*load_processed(args.data, "normal"), split)
+    train_images = training_images(images, split, args.copies, args.seed)
     train = flow_inputs(train_images, args.space, args.side, vae)
     validation = flow_inputs(images["validation"], args.space, args.side, vae)
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
@@ -105,7 +111,7 @@ def main(args: argparse.Namespace) -> None:
     print(f"Report: {out / 'report.md'}")
 
 
-def run_split(args: argparse.Namespace, out: Path) -> dict[str, list[str]]:
+def run_split(args: argparse.Namespace, out: Path) -> dict:
     """The EndoVAE run's split when there is one (the same validation images for every
     detector), else the same seeded split train_endovae makes; kept on resume."""
     if completed_epochs(out) and (out / "split.json").exists():

@@ -10,10 +10,12 @@ from tests.endovae_helpers import random_images, tiny_vae
 EPS = 1e-7
 
 
-def numpy_losses(images, decoded, mu, log_var):
+def numpy_losses(images, decoded, mu, log_var, reduction="channel_mean"):
     # Clipped in float32, like the model: 1 - 1e-7 rounds to 1 - 1.19e-7.
     p = np.clip(decoded, np.float32(EPS), np.float32(1 - EPS)).astype(np.float64)
     bce = -(images * np.log(p) + (1 - images) * np.log(1 - p))
+    if reduction == "channel_mean":
+        bce = bce.mean(axis=-1, keepdims=True)
     kl = -0.5 * np.sum(1 + log_var - mu**2 - np.exp(log_var), axis=-1)
     return bce.sum(axis=(1, 2, 3)), kl
 
@@ -38,15 +40,37 @@ def test_sampling_statistics_and_seed():
     assert not np.allclose(first, later)
 
 
-def test_per_image_losses_against_numpy():
+@pytest.mark.parametrize("reduction", ["channel_mean", "sum"])
+def test_per_image_losses_against_numpy(reduction):
     rng = np.random.default_rng(1)
     images = rng.random((3, 4, 4, 3)).astype(np.float32)
     decoded = rng.random((3, 4, 4, 3)).astype(np.float32)
     decoded[0, 0, 0, 0] = 1.0  # exercises the clipping
     mu, log_var = rng.normal(size=(2, 3, 6)).astype(np.float32)
-    got = [keras.ops.convert_to_numpy(t) for t in per_image_losses(images, decoded, mu, log_var)]
-    for value, expected in zip(got, numpy_losses(images, decoded, mu, log_var), strict=True):
-        np.testing.assert_allclose(value, expected, rtol=1e-5)
+    got = per_image_losses(images, decoded, mu, log_var, reduction)
+    expected = numpy_losses(images, decoded, mu, log_var, reduction)
+    for value, want in zip(got, expected, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(value), want, rtol=1e-5)
+
+
+def test_reconstruction_by_hand_is_the_homework_form():
+    """Two pixels of 3 channels, every prediction 0.5: each value costs ln 2. The homework
+    (Keras' binary_crossentropy averages the channels, summed over pixels) gives 2 ln 2,
+    the sum over every value 6 ln 2; a single value predicted 0.9 for a 1 costs -ln 0.9."""
+    images = np.array([[[[1.0, 0.0, 0.5], [1.0, 1.0, 0.0]]]], np.float32)  # 1 x 1 x 2 x 3
+    decoded = np.full_like(images, 0.5)
+    zeros = np.zeros((1, 6), np.float32)
+    homework, kl = per_image_losses(images, decoded, zeros, zeros)
+    total, _ = per_image_losses(images, decoded, zeros, zeros, "sum")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(homework), [2 * np.log(2)], rtol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(total), [6 * np.log(2)], rtol=1e-6)
+    assert keras.ops.convert_to_numpy(kl) == [0.0]  # the prior itself
+    decoded[0, 0, 0, 0] = 0.9
+    homework, _ = per_image_losses(images, decoded, zeros, zeros)
+    expected = (-np.log(0.9) + 2 * np.log(2)) / 3 + np.log(2)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(homework), [expected], rtol=1e-6)
+    keras_form = keras.ops.sum(keras.losses.binary_crossentropy(images, decoded), axis=(1, 2))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_form), [expected], rtol=1e-6)
 
 
 @pytest.mark.parametrize("beta", [1.0, 0.5])

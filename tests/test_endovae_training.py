@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apps.train_endovae import plateau_callbacks, split_names
+from apps.training import LinearWarmup, plateau_callbacks
+from preprocessing.augment import augment_with_copies
 from preprocessing.files import InputError
+from preprocessing.kvasir_split import split_images, split_names, training_images
 from preprocessing.pipelines import array_batches
 from tests.endovae_helpers import random_images, tiny_vae
 
@@ -33,7 +35,7 @@ def fit(model, out, epochs, interrupt=None, **callback_args):
         validation_data=array_batches(IMAGES, 4),
         epochs=epochs,
         verbose=0,
-        callbacks=[*plateau_callbacks(out, **callback_args), interrupt],
+        callbacks=[*plateau_callbacks(out, "val_total_loss", **callback_args), interrupt],
     )
 
 
@@ -75,3 +77,45 @@ def test_interrupted_fit_resumes_at_the_right_epoch_with_the_same_weights(tmp_pa
         history["val_total_loss"].min(),
         rtol=1e-5,
     )
+
+
+def test_homework_order_splits_frames_and_their_copies_together():
+    """augment_then_split: 3N items split together (as the homework's 1,500 -> 4,500), the
+    copies rebuilt exactly from split.json's seed; split_then_augment keeps them apart."""
+    names = [f"{i:02d}.png" for i in range(10)]
+    images = random_images(10)
+    split = split_names(names, 0.2, seed=1, order="augment_then_split", copies=2)
+    items = split["train"] + split["validation"]
+    assert sorted(items) == sorted(names + [f"{n}+copy{k}" for k in (1, 2) for n in names])
+    assert len(split["validation"]) == 6
+    parts = split_images(images, names, split)
+    pool = augment_with_copies(images, copies=2, seed=1)
+    first = split["validation"][0]
+    name, _, copy = first.partition("+copy")
+    np.testing.assert_array_equal(
+        parts["validation"][0], pool[int(copy or 0) * 10 + names.index(name)]
+    )
+    np.testing.assert_array_equal(training_images(parts, split, 2, seed=1), parts["train"])
+    apart = split_names(names, 0.2, seed=1, copies=2)
+    assert not any("+copy" in n for n in apart["train"] + apart["validation"])
+    parts = split_images(images, names, apart)
+    assert len(training_images(parts, apart, 2, seed=1)) == 3 * len(apart["train"])
+
+
+def test_linear_warmup_raises_the_rate_step_by_step_and_resumes_in_place(tmp_path):
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(self.model.optimizer.learning_rate.numpy()))
+
+    model = tiny_vae(lr=1e-3)
+    data = array_batches(IMAGES, 4, seed=0)  # 2 steps an epoch
+    warmup = LinearWarmup(1e-3, 3)
+    model.fit(data, steps_per_epoch=2, epochs=3, verbose=0, callbacks=[warmup, Record()])
+    np.testing.assert_allclose(seen, [1e-3 / 3, 2e-3 / 3, 1e-3, 1e-3, 1e-3, 1e-3], rtol=1e-6)
+    seen.clear()
+    model.optimizer.learning_rate.assign(5e-4)  # as a plateau halving, or a resumed run
+    model.fit(data, steps_per_epoch=2, epochs=3, initial_epoch=1, verbose=0,
+              callbacks=[warmup, Record()])  # fmt: skip
+    np.testing.assert_allclose(seen, [1e-3, 1e-3, 1e-3, 1e-3], rtol=1e-6)
