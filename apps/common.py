@@ -8,7 +8,6 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from preprocessing.digits import RESIZES, DigitPair, load_pair
 from preprocessing.files import InputError, read_json, write_json
 
 # Files of a run folder that --restart clears (figures are redrawn anyway).
@@ -104,6 +103,8 @@ def read_run_config(folder: Path, app: str, flag: str) -> dict:
 
 def add_pair_flags(parser: argparse.ArgumentParser) -> None:
     """Flags choosing the digit domains (see `preprocessing.digits.load_pair`)."""
+    from preprocessing.digits import RESIZES  # TensorFlow loads for the digit apps only
+
     parser.add_argument(
         "--pair",
         choices=("mnist-mnistm", "digits-demo"),
@@ -124,8 +125,10 @@ def add_pair_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
 
 
-def pair_from_flags(args: argparse.Namespace) -> DigitPair:
-    """The digit pair of the flags `add_pair_flags` adds."""
+def pair_from_flags(args: argparse.Namespace):
+    """The digit pair (`preprocessing.digits.DigitPair`) of the flags `add_pair_flags` adds."""
+    from preprocessing.digits import load_pair
+
     return load_pair(
         args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds, args.seed, args.mnist_resize
     )
