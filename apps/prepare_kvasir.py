@@ -160,10 +160,10 @@ def main(args: argparse.Namespace) -> None:
         if changed:
             raise InputError(f"{out} was prepared with {', '.join(changed)}: choose another --out")
     root = args.data_dir or download(args.kaggle_slug)
+    files = source_table(root, args.normal_classes)
     start_run(args, identity=())
     if marker := synthetic_marker(root):  # the prepared folder says so too, for later steps
         write_text(out / SYNTHETIC_MARKER, marker.read_text())
-    files = source_table(root, args.normal_classes)
     records = prepare(files, out, args.size, max(1, args.workers), args.method)
     usable = write_tables(out, records)
     if set(usable.group) != set(GROUPS):

@@ -93,15 +93,15 @@ def plateau_callbacks(
 
 
 def main(args: argparse.Namespace) -> None:
+    normal, names = load_processed(args.data, "normal")  # inputs first: then the run folder
+    split = split_names(names, args.val_fraction, args.seed, args.quick)
     args.batch_size = args.batch_size or (QUICK_BATCH if args.quick else BATCH)
     identity = ("data", "seed", "quick", "batch_size", "beta", "val_fraction", "copies")
     out = start_run(args, identity=identity)
     seed_everything(args.seed)
-    normal, names = load_processed(args.data, "normal")
     if completed_epochs(out) and (out / "split.json").exists():
         split = read_json(out / "split.json")  # a resumed run keeps its split
     else:
-        split = split_names(names, args.val_fraction, args.seed, args.quick)
         write_json(out / "split.json", split)
     images = split_images(normal, names, split)
     train = augment_with_copies(images["train"], copies=args.copies, seed=args.seed)
