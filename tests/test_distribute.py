@@ -8,7 +8,7 @@ rate whatever the size of its gradient, so for a gradient near zero float32 roun
 (which differs with the CPU's kernels) decides the step.
 
 TensorFlow fixes its devices at start-up, so each case runs in a fresh Python process
-(tests/distribute_cases.py); the processes start together, one per core at a time.
+(tests/distribute_cases.py); the processes start together.
 
 Tolerances, from float32 arithmetic (unit roundoff EPS = 2^-24, about 6e-8): a sum of n
 float32 terms computed in another order (one device sums a batch, two replicas each sum
@@ -34,28 +34,32 @@ CASES = ("endovae", "pixelda", "cyclegan", "maf")
 def results(tmp_path_factory):
     """Start every case's process at once; wait for one when a test asks for it."""
     folder = tmp_path_factory.mktemp("distribute")
-    # oneDNN's CPU convolution returns its input for an empty batch: the scaling case
-    # evaluates an EndoVAE on an empty share with TensorFlow's own kernels.
-    processes = {
-        case: subprocess.Popen(
-            [sys.executable, "-m", "tests.distribute_cases", case, str(folder / f"{case}.npz")],
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": onednn},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for case, onednn in [*((c, "1") for c in CASES), ("scaling", "0")]
-    }
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def start(case: str) -> subprocess.Popen:
+        # oneDNN's CPU convolution returns its input for an empty batch: the scaling case
+        # evaluates an EndoVAE on an empty share with TensorFlow's own kernels.
+        onednn = {"TF_ENABLE_ONEDNN_OPTS": "0"} if case == "scaling" else {}
+        with open(folder / f"{case}.log", "w") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "tests.distribute_cases", case, str(folder / case)],
+                env={**env, **onednn},
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    processes = {case: start(case) for case in (*CASES, "scaling")}
 
     def result(case: str):
-        _, stderr = processes[case].communicate(timeout=600)
-        assert processes[case].returncode == 0, stderr[-3000:]
-        return np.load(folder / f"{case}.npz")
+        processes[case].wait(timeout=600)
+        log = (folder / f"{case}.log").read_text()
+        assert processes[case].returncode == 0, log[-3000:]
+        return np.load(folder / f"{case}.npz")  # np.savez adds the suffix
 
     yield result
     for process in processes.values():
         process.kill()
-        process.communicate()
+        process.wait()
 
 
 def loss_tolerance(value: float) -> float:

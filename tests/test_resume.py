@@ -28,7 +28,7 @@ APPS = {
         "d_loss",
     ),
     "train_cyclegan": (
-        ["--pair", "digits-demo", "--steps", "8", "--filters", "8", "--residual-blocks", "1"]
+        ["--pair", "digits-demo", "--steps", "16", "--filters", "8", "--residual-blocks", "1"]
         + ["--classifier-epochs", "1", "--quick"],
         "cycle_loss",
     ),
