@@ -10,6 +10,7 @@ import argparse
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -31,7 +32,7 @@ from models.endovae import EndoVAE
 from models.flows import MAF
 from models.pixelda import PRESETS, build_pixelda
 from preprocessing.digits import adaptation_dataset, demo_pair, labelled_dataset
-from preprocessing.files import write_json
+from preprocessing.files import InputError, existing_path, write_json
 from preprocessing.pipelines import array_batches
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
 
@@ -180,7 +181,18 @@ def torch_rate(python: str, reference: Path, which: str, steps: int) -> float:
     return float(re.search(r"->\s*([\d.]+) img/s", out).group(1))
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Refuse a wrong --torch-python, --torch-reference or --json before timing anything."""
+    if args.torch_python:
+        if shutil.which(args.torch_python) is None:
+            raise InputError(f"--torch-python {args.torch_python}: no such program")
+        existing_path(args.torch_reference, "--torch-reference", "the PyTorch reference script")
+    if args.json is not None and args.json.is_dir():
+        raise InputError(f"--json {args.json}: a folder, not a file: name the JSON file")
+
+
 def main(args: argparse.Namespace) -> None:
+    check_inputs(args)
     windows, steps = (3, 3) if args.quick else (5, 10)
     parts = args.only or PARTS
     rows = []

@@ -59,12 +59,13 @@ def run_app(main: Callable[[argparse.Namespace], None], parser: argparse.Argumen
 
 
 def start_run(args: argparse.Namespace, identity: Iterable[str]) -> Path:
-    """Create the run folder and write `config.json` (every flag).
+    """Create the run folder and write `config.json` (every flag); apps check their inputs
+    first, so a wrong path leaves no half-made run folder.
 
     A folder holding state from another configuration (the flags named in `identity`
     differ) is refused unless `--restart` clears it; the same flags resume.
     """
-    out = Path(args.out)
+    out = run_folder(args.out)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     previous = out / "config.json"
     if getattr(args, "restart", False):
@@ -83,6 +84,14 @@ def start_run(args: argparse.Namespace, identity: Iterable[str]) -> Path:
                 "or pass --restart to start over, or choose another --out"
             )
     write_json(out / "config.json", config)
+    return out
+
+
+def run_folder(out: Path, flag: str = "--out") -> Path:
+    """`out` as a run folder: refused when it names an existing file."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{flag} {out}: a file, not a folder: choose a folder for the run")
     return out
 
 

@@ -24,7 +24,7 @@ from apps import (
     train_flow,
     train_pixelda,
 )
-from apps.common import make_parser, run_app
+from apps.common import make_parser, run_app, run_folder
 from evaluation.reports import markdown_to_html
 from preprocessing.files import write_text
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
@@ -119,7 +119,7 @@ def stages(out: Path) -> list[tuple[str, ModuleType, list[str]]]:
 
 def main(args: argparse.Namespace) -> None:
     start = time.perf_counter()
-    frames = args.out / "synthetic_frames"
+    frames = run_folder(args.out) / "synthetic_frames"
     if not frames.exists():
         write_synthetic_kvasir(frames, FRAMES_PER_CLASS, args.seed, FRAME_SIZE)
     runs: dict[Path, str] = {}  # run folder -> title, in order
@@ -154,5 +154,9 @@ def run_section(run: Path, title: str, root: Path) -> str:
     return body.replace("](figures/", f"]({folder}/figures/")
 
 
+def parser() -> argparse.ArgumentParser:
+    return make_parser("demo", __doc__.splitlines()[0])
+
+
 if __name__ == "__main__":
-    run_app(main, make_parser("demo", __doc__.splitlines()[0]))
+    run_app(main, parser())

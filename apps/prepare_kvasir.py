@@ -209,10 +209,10 @@ def main(args: argparse.Namespace) -> None:
         if changed:
             raise InputError(f"{out} was prepared with {', '.join(changed)}: choose another --out")
     root = args.data_dir or download(args.kaggle_slug)
+    files, notes = source_table(root, choices.normal_classes, every_class=explicit_classes)
     start_run(args, identity=())
     if marker := synthetic_marker(root):  # the prepared folder says so too, for later steps
         write_text(out / SYNTHETIC_MARKER, marker.read_text())
-    files, notes = source_table(root, choices.normal_classes, every_class=explicit_classes)
     flags = ", ".join(f"--{k.replace('_', '-')}" for k in args.overrides)
     flags = f" ({flags} over it)" if flags else ""
     header = [f"preset {args.preset}{flags}: {choices.describe()}", *notes]

@@ -30,7 +30,7 @@ from evaluation.figures import plot_domain_samples, plot_training_curves, save_f
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
 from models.classifier import compiled_classifier
-from preprocessing.digits import domain_names, labelled_dataset, paired_split
+from preprocessing.digits import check_pair, domain_names, labelled_dataset, paired_split
 from preprocessing.files import read_json, write_csv
 from preprocessing.pipelines import steps_per_epoch
 
@@ -45,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
+    check_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds)
     out = start_run(args, identity=("pair", "mnist_resize", "seed", "batch_size", "quick"))
     seed_everything(args.seed)
     pair = pair_from_flags(args)

@@ -53,8 +53,8 @@ from evaluation.generative import FeatureSpace, generative_report, inception_spa
 from evaluation.reports import markdown_table, write_report
 from models.classifier import compiled_classifier
 from models.cyclegan import CycleGAN, build_cyclegan
-from preprocessing.digits import adaptation_dataset, labelled_dataset, to_unit_range
-from preprocessing.files import InputError, atomic_path, read_json, write_csv
+from preprocessing.digits import adaptation_dataset, check_pair, labelled_dataset, to_unit_range
+from preprocessing.files import InputError, atomic_path, existing_path, read_json, write_csv
 from preprocessing.pipelines import steps_per_epoch
 
 DIGITS_BATCH, FOLDER_BATCH, FOLDER_SIZE = 8, 1, 128
@@ -111,15 +111,18 @@ class Domains:
     demo: bool = False
 
 
+def domain_folder(folder: Path, flag: str) -> Path:
+    """`folder`, an existing folder (else an `InputError` naming `flag`)."""
+    return existing_path(folder, flag, "unpaired images of one domain", folder=True)
+
+
 def read_image_folder(folder: Path, size: int, flag: str) -> np.ndarray:
     """Every readable image of `folder` (sorted by name), RGB uint8 resized to size x size.
 
     Unreadable files are skipped and counted in one line; a missing folder or one without
     any readable image is an `InputError`.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"{flag} {folder}: no such folder of images")
+    folder = domain_folder(folder, flag)
     images, skipped = [], []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -135,7 +138,8 @@ def read_image_folder(folder: Path, size: int, flag: str) -> np.ndarray:
 
 
 def check_domain_flags(args: argparse.Namespace) -> bool:
-    """Whether the run is on two image folders; refuses flags that do not go together."""
+    """Whether the run is on two image folders; refuses flags that do not go together and
+    missing folders or digit files (before anything is written)."""
     folders = args.domain_a is not None or args.domain_b is not None
     if folders and (args.domain_a is None or args.domain_b is None):
         raise InputError("--domain-a and --domain-b go together: pass both folders")
@@ -143,6 +147,11 @@ def check_domain_flags(args: argparse.Namespace) -> bool:
         raise InputError("--size goes with --domain-a/--domain-b (digits are 32x32)")
     if folders and args.size is not None and (args.size < 16 or args.size % 4):
         raise InputError(f"--size {args.size}: choose a multiple of 4, at least 16")
+    if folders:
+        domain_folder(args.domain_a, "--domain-a")
+        domain_folder(args.domain_b, "--domain-b")
+    else:
+        check_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds)
     return folders
 
 
@@ -231,6 +240,7 @@ class TranslationSamples(keras.callbacks.Callback):
 
 def main(args: argparse.Namespace) -> None:
     folders = check_domain_flags(args)
+    inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
     args.batch_size = args.batch_size or (FOLDER_BATCH if folders else DIGITS_BATCH)
     identity = (
         "pair",
@@ -246,7 +256,6 @@ def main(args: argparse.Namespace) -> None:
     out = start_run(args, (*identity, "epochs", "residual_blocks", "filters"))
     if args.restart:
         shutil.rmtree(out / CLASSIFIER, ignore_errors=True)
-    inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
     seed_everything(args.seed)
     pair = splits = None
     if folders:

@@ -62,15 +62,15 @@ def settings(args: argparse.Namespace) -> Preset:
 def main(args: argparse.Namespace) -> None:
     chosen = settings(args)
     vars(args).update(dataclasses.asdict(chosen))  # config.json holds every value used
+    normal, names = load_processed(args.data, "normal")  # inputs first: then the run folder
+    split = split_names(
+        names, chosen.val_fraction, args.seed, args.quick, chosen.split_order, chosen.copies
+    )
     out = start_run(args, identity=("data", "seed", "quick", "beta", "preset", *PRESET_FLAGS))
     seed_everything(args.seed)
-    normal, names = load_processed(args.data, "normal")
     if completed_epochs(out) and (out / "split.json").exists():
         split = read_json(out / "split.json")  # a resumed run keeps its split
     else:
-        split = split_names(
-            names, chosen.val_fraction, args.seed, args.quick, chosen.split_order, chosen.copies
-        )
         write_json(out / "split.json", split)
     images = split_images(normal, names, split)
     train = training_images(images, split, chosen.copies, args.seed)

@@ -73,17 +73,23 @@ def main(args: argparse.Namespace) -> None:
         raise InputError("--space latent needs --vae-run DIR (a train_endovae run folder)")
     for run in args.compare:
         read_run_config(run, "train_flow", "--compare")
+    vae = None
+    if args.vae_run:
+        read_run_config(args.vae_run, "train_endovae", "--vae-run")
+        vae = load_model(args.vae_run / "checkpoints" / "best.keras", EndoVAE)
+    normal, names = load_processed(args.data, "normal")
+    split = (
+        read_json(args.vae_run / "split.json")  # the same validation images for every detector
+        if args.vae_run
+        else split_names(names, args.val_fraction, args.seed, args.quick)
+    )
     args.batch_size = args.batch_size or (QUICK_BATCH if args.quick else BATCH)
     args.hidden = args.hidden or HIDDEN[args.space]
     identity = ("data", "seed", "quick", "space", "vae_run", "transforms", "hidden", "side")
     out = start_run(args, identity=(*identity, "batch_size", "val_fraction", "copies"))
     seed_everything(args.seed)
-    vae = None
-    if args.vae_run:
-        read_run_config(args.vae_run, "train_endovae", "--vae-run")
-        vae = load_model(args.vae_run / "checkpoints" / "best.keras", EndoVAE)
-    split = run_split(args, out)
-    images = split_images(*load_processed(args.data, "normal"), split)
+    split = run_split(out, split)
+    images = split_images(normal, names, split)
     train_images = training_images(images, split, args.copies, args.seed)
     train = flow_inputs(train_images, args.space, args.side, vae)
     validation = flow_inputs(images["validation"], args.space, args.side, vae)
@@ -111,16 +117,11 @@ def main(args: argparse.Namespace) -> None:
     print(f"Report: {out / 'report.md'}")
 
 
-def run_split(args: argparse.Namespace, out: Path) -> dict:
-    """The EndoVAE run's split when there is one (the same validation images for every
-    detector), else the same seeded split train_endovae makes; kept on resume."""
+def run_split(out: Path, split: dict) -> dict:
+    """The split a resumed run stored, else `split` (the EndoVAE run's, or the same seeded
+    split train_endovae makes), now stored."""
     if completed_epochs(out) and (out / "split.json").exists():
         return read_json(out / "split.json")
-    if args.vae_run:
-        split = read_json(args.vae_run / "split.json")
-    else:
-        _, names = load_processed(args.data, "normal")
-        split = split_names(names, args.val_fraction, args.seed, args.quick)
     write_json(out / "split.json", split)
     return split
 

@@ -48,6 +48,7 @@ from models.pixelda import PRESETS, PixelDA, build_pixelda
 from preprocessing.digits import (
     DigitPair,
     adaptation_dataset,
+    check_pair,
     labelled_dataset,
     paired_split,
     to_unit_range,
@@ -140,14 +141,16 @@ class StepRate(keras.callbacks.Callback):
 
 
 def main(args: argparse.Namespace) -> None:
+    check_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds)
+    baseline = read_baseline(args.baseline, args) if args.baseline else None
+    compared = [read_compared(folder, args) for folder in args.compare]
+    inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
     preset = PRESETS[args.preset]
     args.hyperparameters = dataclasses.asdict(preset)
     args.batch_size = args.batch_size or preset.batch_size
     identity = ("pair", "mnist_resize", "seed", "batch_size", "quick", "preset", "steps", "epochs")
     out = start_run(args, identity)
-    inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
-    baseline = read_baseline(args.baseline, args) if args.baseline else train_baseline(args, out)
-    compared = [read_compared(folder, args) for folder in args.compare]
+    baseline = baseline or train_baseline(args, out)
     seed_everything(args.seed)
     pair = pair_from_flags(args)
     splits = split_pairs(len(pair.source), args.seed)

@@ -14,6 +14,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from models.distributed import global_mean, track_global_means
+
 DIGITS_SHAPE = (32, 32, 3)
 LEARNING_RATE, BETA_1 = 2e-4, 0.5
 CYCLE_WEIGHT, IDENTITY_WEIGHT = 10.0, 0.5  # lambda; identity weight is 0.5 x lambda
@@ -198,9 +200,13 @@ class ImageBuffer(layers.Layer):
         context = tf.distribute.get_replica_context()
         if context is None or context.num_replicas_in_sync == 1:
             return self._exchange(images)
-        local = ops.shape(images)[0]
+        # This replica's images follow the earlier replicas' (a last partial batch is split
+        # unevenly: shares of 4 and 3, or 1 and 0).
+        local = tf.shape(images)[:1]
+        shares = context.all_gather(local, axis=0)
+        start = tf.reduce_sum(shares[: context.replica_id_in_sync_group])
         returned = self._exchange(context.all_gather(images, axis=0))
-        return returned[context.replica_id_in_sync_group * local :][:local]
+        return returned[start : start + local[0]]
 
     def _exchange(self, images):
         """Store `images` and return what the discriminator gets in their place."""
@@ -430,7 +436,9 @@ class CycleGAN(keras.Model):
             self.buffer_a(ops.stop_gradient(fake_a)),
             self.buffer_b(ops.stop_gradient(fake_b)),
         )
-        return self._track(**losses, **d_logs, g_loss=g_loss, cycle_loss=cycle)
+        return track_global_means(
+            self.trackers, **losses, **d_logs, g_loss=g_loss, cycle_loss=cycle
+        )
 
     def _d_step(self, real_a, real_b, fake_a, fake_b) -> dict:
         """Update both discriminators on real images and buffered translations."""
@@ -449,12 +457,6 @@ class CycleGAN(keras.Model):
         gradients = tape.gradient(scaled, variables)
         self.d_optimizer.apply(gradients, variables)
         return {"d_a": d_a, "d_b": d_b, "d_loss": d_loss}
-
-    def _track(self, **values) -> dict:
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        for name, value in values.items():
-            self.trackers[name].update_state(value * replicas)  # this replica's mean
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def get_config(self) -> dict:
         networks = {n: keras.saving.serialize_keras_object(getattr(self, n)) for n in self.NETWORKS}
@@ -501,30 +503,11 @@ def build_cyclegan(
     return model
 
 
-def _per_example(values):
-    """Mean over every axis but the batch, in float32 whatever the compute dtype."""
-    values = ops.cast(values, "float32")
-    return ops.mean(ops.reshape(values, (ops.shape(values)[0], -1)), axis=1)
-
-
-def _global_mean(per_example):
-    """Sum of this replica's per-example values / global batch (full batches on every
-    replica): the replicas' gradients add up to the gradient of the global-batch mean.
-
-    The replica count is static: an all-reduce of the batch size inside the tape (as
-    `models.distributed.global_mean` does) changed the generators' second update under
-    `MirroredStrategy` on two CPUs, while this matches one device to 3e-8.
-    """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return ops.sum(per_example) / ops.cast(ops.shape(per_example)[0] * replicas, "float32")
-
-
 def _least_squares(scores, target: float):
     """Mean squared distance of the patch scores to `target`, over the global batch."""
-    return _global_mean(_per_example(ops.square(ops.cast(scores, "float32") - target)))
+    return global_mean(ops.square(ops.cast(scores, "float32") - target))
 
 
 def _l1(images, reference):
     """Mean absolute pixel difference, over the global batch."""
-    difference = ops.cast(images, "float32") - ops.cast(reference, "float32")
-    return _global_mean(_per_example(ops.abs(difference)))
+    return global_mean(ops.abs(ops.cast(images, "float32") - ops.cast(reference, "float32")))

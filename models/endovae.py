@@ -194,18 +194,18 @@ class EndoVAE(OneOptimizerModel):
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
-        return self._track(images, total, reconstruction, kl)
+        return self._track(total, reconstruction, kl)
 
     def test_step(self, data):
         images = _images(data)
         _, reconstruction, kl = self.image_losses(images, sample=False)
-        return self._track(images, reconstruction + self.beta * kl, reconstruction, kl)
+        return self._track(reconstruction + self.beta * kl, reconstruction, kl)
 
-    def _track(self, images, *values):
-        # Weighting each batch mean by its size makes the epoch value a mean over images.
-        n = ops.cast(ops.shape(images)[0], "float32")
+    def _track(self, *values):
+        # Per-image values: the epoch value is a mean over images, however the batches (and
+        # their shares on replicas, possibly empty) are sized.
         for tracker, value in zip(self.trackers, values, strict=True):
-            tracker.update_state(ops.mean(value), sample_weight=n)
+            tracker.update_state(value)
         return {t.name: t.result() for t in self.trackers}
 
     def get_config(self):

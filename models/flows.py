@@ -248,10 +248,9 @@ class MAF(OneOptimizerModel):
         return self._track(-self.log_prob(data[0] if isinstance(data, tuple) else data))
 
     def _track(self, nll):
-        n = ops.cast(ops.shape(nll)[0], "float32")
-        self.nll_tracker.update_state(ops.mean(nll), sample_weight=n)
-        bits = ops.mean(nll) / (self.dims * math.log(2))
-        self.bpd_tracker.update_state(bits, sample_weight=n)
+        # per example: a mean over examples, however the batches (and their shares) are sized
+        self.nll_tracker.update_state(nll)
+        self.bpd_tracker.update_state(nll / (self.dims * math.log(2)))
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):

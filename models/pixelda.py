@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from models.classifier import build_classifier
+from models.distributed import global_mean, track_global_means
 from models.optimizers import paper_optimizer
 
 
@@ -217,7 +218,9 @@ class PixelDA(keras.Model):
         variables = self.generator.trainable_variables
         gradients = g_tape.gradient(scaled, variables)
         self.g_optimizer.apply(gradients, variables)
-        return self._track(**d_logs, g_loss=g_loss, g_adv_loss=g_adv, g_task_loss=g_task)
+        return track_global_means(
+            self.trackers, **d_logs, g_loss=g_loss, g_adv_loss=g_adv, g_task_loss=g_task
+        )
 
     def _d_step(self, x_s, y_s, x_t, fake) -> dict:
         """Update D and T with G frozen; return the step's losses and D accuracy."""
@@ -233,7 +236,7 @@ class PixelDA(keras.Model):
         variables = self.d_variables
         self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
         hits = ops.concatenate([p_real > 0.5, p_fake <= 0.5], axis=0)
-        d_accuracy = _mean(ops.cast(hits, "float32"))
+        d_accuracy = global_mean(hits)
         return {
             "d_loss": d_loss,
             "domain_loss": domain,
@@ -245,12 +248,6 @@ class PixelDA(keras.Model):
         images, labels = data
         self.accuracy_tracker.update_state(labels, self(images, training=False))
         return {"accuracy": self.accuracy_tracker.result()}
-
-    def _track(self, **values) -> dict:
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        for name, value in values.items():
-            self.trackers[name].update_state(value * replicas)  # this replica's mean
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -307,20 +304,11 @@ def _loss_scaled(optimizer, policy) -> keras.optimizers.Optimizer:
     return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
-def _global_batch(values) -> tf.Tensor:
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return ops.cast(ops.shape(values)[0] * replicas, "float32")
-
-
-def _mean(values):
-    """Sum over this replica's examples / global batch: replicas' gradients then add up.
-    Float32 whatever the compute dtype (mixed precision)."""
-    return ops.sum(ops.cast(values, "float32")) / _global_batch(values)
-
-
 def _bce(labels, probabilities):
-    return _mean(keras.losses.binary_crossentropy(labels, probabilities))
+    return global_mean(keras.losses.binary_crossentropy(labels, probabilities))
 
 
 def _ce(labels, logits):
-    return _mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+    return global_mean(
+        keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    )

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from preprocessing.files import InputError
+from preprocessing.files import InputError, existing_path
 from preprocessing.pipelines import array_batches, epoch_indices
 
 SIZE = 32
@@ -79,9 +79,7 @@ def load_mnist(path: str | Path | None = None) -> tuple[Split, Split]:
                 f"cannot download MNIST ({err.__class__.__name__}): pass --mnist PATH "
                 "to an npz with x_train, y_train, x_test, y_test"
             ) from err
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"--mnist {path}: no such file (an npz like keras' mnist.npz)")
+    path = _mnist_file(path)
     try:
         with np.load(path) as data:
             parts = [(data[f"x_{p}"], data[f"y_{p}"]) for p in MNISTM_PARTS]
@@ -124,9 +122,7 @@ def read_mnistm(root: str | Path) -> list[tuple[np.ndarray, np.ndarray]]:
     `root` holds `mnist_m_{train,test}/` and `mnist_m_{train,test}_labels.txt` with lines
     `00000000.png 5`. A set with only a train part (e.g. 70,000 images) is returned alone.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise InputError(f"--mnistm {root}: no such folder (the one holding mnist_m_train/)")
+    root = _mnistm_folder(root)
     parts = []
     for part in MNISTM_PARTS:
         folder, label_file = root / f"mnist_m_{part}", root / f"mnist_m_{part}_labels.txt"
@@ -240,9 +236,7 @@ def synthesize_mnistm(digits: np.ndarray, photos: list[np.ndarray], seed: int = 
 
 def read_photos(folder: str | Path) -> list[np.ndarray]:
     """Every readable colour image of a folder (e.g. BSDS500 train), as RGB uint8."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"--mnistm-backgrounds {folder}: no such folder of colour photos")
+    folder = _photo_folder(folder)
     photos = []
     for path in sorted(folder.iterdir()):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
@@ -275,6 +269,35 @@ def demo_pair(seed: int = 0) -> DigitPair:
     )
 
 
+def check_pair(
+    pair: str,
+    mnist: str | Path | None = None,
+    mnistm: str | Path | None = None,
+    backgrounds: str | Path | None = None,
+) -> None:
+    """Refuse flags of a digit pair (`load_pair`'s) that name a missing file or folder, leave
+    MNIST-M out or give it twice; cheap, so apps call it before they write anything."""
+    if pair == "digits-demo":
+        return
+    if pair != "mnist-mnistm":
+        raise InputError(f"--pair {pair}: choose mnist-mnistm or digits-demo")
+    if mnist is not None:
+        _mnist_file(mnist)
+    if mnistm is not None and backgrounds is not None:
+        raise InputError(
+            "--mnistm and --mnistm-backgrounds: pass one (MNIST-M read, or synthesized)"
+        )
+    if mnistm is None and backgrounds is None:
+        raise InputError(
+            "MNIST-M is needed: pass --mnistm DIR (canonical layout), or --mnistm-backgrounds "
+            "DIR of colour photos (e.g. BSDS500) to synthesize it, or --pair digits-demo"
+        )
+    if mnistm is not None:
+        _mnistm_folder(mnistm)
+    else:
+        _photo_folder(backgrounds)
+
+
 def load_pair(
     pair: str,
     mnist: str | Path | None = None,
@@ -284,24 +307,32 @@ def load_pair(
     resize: str = "bilinear",
 ) -> DigitPair:
     """The digit pair the apps' flags describe (`--pair`, `--mnist`, `--mnistm`,
-    `--mnistm-backgrounds`, `--mnist-resize`). Synthesized MNIST-M puts the padded digit
-    on its backgrounds, at the scale of the canonical set."""
+    `--mnistm-backgrounds`, `--mnist-resize`; see `check_pair`). Synthesized MNIST-M puts
+    the padded digit on its backgrounds, at the scale of the canonical set."""
+    check_pair(pair, mnist, mnistm, backgrounds)
     if pair == "digits-demo":
         return demo_pair(seed)
-    if pair != "mnist-mnistm":
-        raise InputError(f"--pair {pair}: choose mnist-mnistm or digits-demo")
     parts = load_mnist(mnist)
     if mnistm is not None:
         return pair_mnist_mnistm(parts, read_mnistm(mnistm), resize)
-    if backgrounds is None:
-        raise InputError(
-            "MNIST-M is needed: pass --mnistm DIR (canonical layout), or --mnistm-backgrounds "
-            "DIR of colour photos (e.g. BSDS500) to synthesize it, or --pair digits-demo"
-        )
     x = np.concatenate([parts[0][0], parts[1][0]])
     y = np.concatenate([parts[0][1], parts[1][1]])
     target = synthesize_mnistm(mnist_to_rgb32(x, "pad"), read_photos(backgrounds), seed)
     return DigitPair("MNIST -> MNIST-M (synthesized)", mnist_to_rgb32(x, resize), y, target, y)
+
+
+def _mnist_file(path: str | Path) -> Path:
+    return existing_path(path, "--mnist", "an npz like keras' mnist.npz")
+
+
+def _mnistm_folder(path: str | Path) -> Path:
+    return existing_path(path, "--mnistm", "the one holding mnist_m_train/", folder=True)
+
+
+def _photo_folder(path: str | Path) -> Path:
+    return existing_path(
+        path, "--mnistm-backgrounds", "colour photos to synthesize MNIST-M from", folder=True
+    )
 
 
 # ---------------------------------------------------------------- splits and pipelines

@@ -16,6 +16,17 @@ class InputError(Exception):
     """A bad path, layout or flag: the apps print it as one line and exit with status 2."""
 
 
+def existing_path(path: str | Path, flag: str, what: str, folder: bool = False) -> Path:
+    """`path`, an existing file (or `folder`); else an `InputError` naming `flag` and `what`
+    it should hold. Apps check their paths with it before they write anything."""
+    path = Path(path)
+    kind, other = ("folder", "file") if folder else ("file", "folder")
+    if not (path.is_dir() if folder else path.is_file()):
+        found = f"a {other}, not a" if path.exists() else "no such"
+        raise InputError(f"{flag} {path}: {found} {kind} ({what})")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; it replaces `path` only if the block succeeds.

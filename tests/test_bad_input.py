@@ -219,7 +219,12 @@ CASES = [
     ),
     pytest.param(
         "train_classifier",
-        flags("--mnist", lambda t: put("m.txt")(t) + "/m.txt"),
+        flags(
+            "--mnist",
+            lambda t: put("m.txt")(t) + "/m.txt",
+            "--mnistm-backgrounds",
+            lambda t: str(t),
+        ),
         r"--mnist .*m\.txt: not an npz with x_train",
         id="--mnist not an npz",
     ),
@@ -261,25 +266,25 @@ CASES = [
     ),
     pytest.param(
         "train_pixelda",
-        flags("--baseline", missing("nowhere")),
+        flags("--pair", "digits-demo", "--baseline", missing("nowhere")),
         r"--baseline .*nowhere: no config\.json, train first with python -m apps\.train_class",
         id="--baseline missing folder",
     ),
     pytest.param(
         "train_pixelda",
-        flags("--baseline", lambda t: str(t)),
+        flags("--pair", "digits-demo", "--baseline", lambda t: str(t)),
         r"--baseline .*: no config\.json, train first",
         id="--baseline empty folder",
     ),
     pytest.param(
         "train_pixelda",
-        flags("--baseline", run_folder("train_endovae")),
+        flags("--pair", "digits-demo", "--baseline", run_folder("train_endovae")),
         rf"--baseline .*run: {CROSS}",
         id="--baseline an EndoVAE run",
     ),
     pytest.param(
         "train_pixelda",
-        flags("--baseline", run_folder("train_classifier", small_model)),
+        flags("--pair", "digits-demo", "--baseline", run_folder("train_classifier", small_model)),
         r"--baseline .*run: no metrics\.csv, the run did not finish: rerun its command",
         id="--baseline an unfinished classifier run",
     ),
@@ -414,8 +419,9 @@ def test_no_network_for_mnist_names_the_flag(tmp_path, monkeypatch):
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
     module = importlib.import_module("apps.train_classifier")
+    argv = ["--mnistm-backgrounds", str(tmp_path), "--out", str(tmp_path / "out")]
     with pytest.raises(InputError, match=r"cannot download MNIST .*: pass --mnist PATH"):
-        module.main(module.parser().parse_args(["--out", str(tmp_path)]))
+        module.main(module.parser().parse_args(argv))
 
 
 def test_corrupt_resume_state_says_restart(tmp_path):

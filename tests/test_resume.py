@@ -12,16 +12,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import models.endovae  # noqa: F401  (registers the classes that the .keras files hold)
+import models.cyclegan  # noqa: F401  (registers the classes that the .keras files hold)
+import models.endovae  # noqa: F401
 import models.pixelda  # noqa: F401
 from tests.endovae_helpers import write_prepared
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-APPS = {  # app -> (arguments besides --out, a loss column of history.csv)
+# app -> (arguments besides --out, a loss column of history.csv). Small real configurations:
+# --quick evaluates on fewer images (FID/KID/PRDC), tiny batches and networks train fast.
+APPS = {
     "train_classifier": (["--pair", "digits-demo"], "loss"),
     "train_pixelda": (
-        ["--pair", "digits-demo", "--steps", "30", "--baseline", "{baseline}"],
+        ["--pair", "digits-demo", "--steps", "4", "--batch-size", "8", "--quick"]
+        + ["--baseline", "{baseline}"],
         "d_loss",
+    ),
+    "train_cyclegan": (
+        ["--pair", "digits-demo", "--steps", "16", "--filters", "8", "--residual-blocks", "1"]
+        + ["--classifier-epochs", "1", "--quick"],
+        "cycle_loss",
     ),
     "train_endovae": (["--data", "{data}", "--batch-size", "8", "--copies", "1"], "total_loss"),
 }
@@ -67,8 +76,12 @@ def kill_after_first_epoch(command, out):
 
 
 def test_sigkill_then_rerun_matches_an_uninterrupted_run(command, tmp_path):
-    subprocess.run(command(tmp_path / "straight"), env=ENV, check=True, capture_output=True)
-    killed_after = kill_after_first_epoch(command, tmp_path / "killed")
+    # the uninterrupted run and the one to kill run side by side (two cores)
+    with open(tmp_path / "straight.log", "w") as log:
+        straight = subprocess.Popen(command(tmp_path / "straight"), env=ENV, stdout=log, stderr=log)
+        killed_after = kill_after_first_epoch(command, tmp_path / "killed")
+        straight.wait(timeout=600)
+    assert straight.returncode == 0, (tmp_path / "straight.log").read_text()[-2000:]
     rerun = subprocess.run(command(tmp_path / "killed"), env=ENV, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"after epoch {killed_after}" in rerun.stdout
