@@ -1,4 +1,5 @@
-"""Every command in README.md parses, names real apps and make targets; the cheap ones run."""
+"""Every command in README.md and docs/*.md parses and names real apps, the README's make
+targets exist; the cheap commands run."""
 
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+DOCUMENTS = {
+    path.relative_to(ROOT).as_posix(): path.read_text()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+}
 APP = re.compile(r"python -m apps\.(\w+)(.*)")
 BASH_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.DOTALL | re.MULTILINE)
 # Apps run for real, with the flags that make them quick; the rest need real data or
@@ -26,13 +31,14 @@ RUNNABLE = {"prepare_kvasir": ["--workers", "1"], "make_figures": []}
 
 @dataclass
 class Command:
-    line: int  # in README.md
+    document: str  # README.md or docs/<page>.md
+    line: int
     app: str
     argv: list[str]
     synopsis: list[list[str]]  # optional groups, "[--flag A|B]" -> [["--flag", "A|B"]]
 
     def __str__(self) -> str:
-        return f"README.md:{self.line}: python -m apps.{self.app} {shlex.join(self.argv)}"
+        return f"{self.document}:{self.line}: python -m apps.{self.app} {shlex.join(self.argv)}"
 
 
 def loop_values(block: str) -> dict[str, list[str]]:
@@ -40,19 +46,19 @@ def loop_values(block: str) -> dict[str, list[str]]:
     return {m[1]: m[2].split() for m in re.finditer(r"\bfor (\w+) in ([^;]+); do", block)}
 
 
-def parse_command(line: int, text: str, variables: dict[str, str]) -> Command:
+def parse_command(document: str, line: int, text: str, variables: dict[str, str]) -> Command:
     text = re.sub(r"\$\{?(\w+)\}?", lambda m: variables.get(m[1], m[0]), text)
     app, rest = APP.search(text).groups()
     synopsis = [group.split() for group in re.findall(r"\[([^\]]*)\]", rest)]
     argv = shlex.split(re.sub(r"\[[^\]]*\]", " ", rest), comments=True)
-    return Command(line, app, argv, synopsis)
+    return Command(document, line, app, argv, synopsis)
 
 
-def readme_commands() -> list[Command]:
-    """`python -m apps.*` commands of the bash blocks and inline code, in README order."""
+def document_commands(document: str, text: str) -> list[Command]:
+    """`python -m apps.*` commands of a document's bash blocks and inline code, in order."""
     found = []
-    for block in BASH_BLOCK.finditer(README):
-        first_line = README.count("\n", 0, block.start(1)) + 1
+    for block in BASH_BLOCK.finditer(text):
+        first_line = text.count("\n", 0, block.start(1)) + 1
         loops = loop_values(block[1])
         lines = block[1].split("\n")
         for offset, line in enumerate(lines):
@@ -61,15 +67,20 @@ def readme_commands() -> list[Command]:
             end = offset
             while lines[end].endswith("\\"):
                 end += 1
-            text = " ".join(part.rstrip("\\") for part in lines[offset : end + 1])
-            used = [name for name in loops if f"${name}" in text]
+            text_line = " ".join(part.rstrip("\\") for part in lines[offset : end + 1])
+            used = [name for name in loops if f"${name}" in text_line]
             for values in product(*(loops[name] for name in used)):
-                found.append(
-                    parse_command(first_line + offset, text, dict(zip(used, values, strict=True)))
-                )
-    for inline in re.finditer(r"`(python -m apps\.\w+[^`]*)`", README):
-        found.append(parse_command(README.count("\n", 0, inline.start()) + 1, inline[1], {}))
+                variables = dict(zip(used, values, strict=True))
+                found.append(parse_command(document, first_line + offset, text_line, variables))
+    for inline in re.finditer(r"`(python -m apps\.\w+[^`]*)`", text):
+        line = text.count("\n", 0, inline.start()) + 1
+        found.append(parse_command(document, line, inline[1], {}))
     return sorted(found, key=lambda c: c.line)
+
+
+def readme_commands() -> list[Command]:
+    """The commands of README.md, then of each docs page."""
+    return [c for name, text in DOCUMENTS.items() for c in document_commands(name, text)]
 
 
 COMMANDS = readme_commands()
@@ -100,10 +111,11 @@ def variants(command: Command) -> list[list[str]]:
 
 
 def test_the_readme_has_app_commands():
-    assert {c.app for c in COMMANDS} >= {*RUNNABLE, "train_classifier", "train_pixelda"}
+    in_readme = {c.app for c in COMMANDS if c.document == "README.md"}
+    assert in_readme >= {*RUNNABLE, "train_classifier", "train_pixelda", "train_endovae"}
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: f"line{c.line}-{c.app}")
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: f"{c.document}:{c.line}-{c.app}")
 def test_readme_command_parses(command: Command):
     for argv in variants(command):
         parse(command, argv)
@@ -147,6 +159,8 @@ def test_cheap_readme_commands_run_on_tiny_data(tmp_path, monkeypatch):
             if not args.data_dir.exists():
                 write_synthetic_kvasir(args.data_dir, 4, size=(160, 128))
             prepared.append(args.out)
+        elif not prepared:
+            continue  # nothing prepared yet to redraw
         else:
             args.run = prepared[-1]
             shutil.rmtree(args.run / "figures")
