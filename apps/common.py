@@ -1,17 +1,13 @@
-"""What every app shares: common flags, one-line errors, the run folder and its config."""
+"""What every app shares: common flags and one-line errors."""
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
-from preprocessing.files import InputError, read_json, write_json
-
-# Files of a run folder that --restart clears (figures are redrawn anyway).
-RUN_STATE = ("checkpoints", "history.csv", "metrics.csv", "report.md")
+from preprocessing.files import InputError
 
 
 def make_parser(app: str, description: str) -> argparse.ArgumentParser:
@@ -56,58 +52,6 @@ def run_app(main: Callable[[argparse.Namespace], None], parser: argparse.Argumen
             raise
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
-
-
-def start_run(args: argparse.Namespace, identity: Iterable[str]) -> Path:
-    """Create the run folder and write `config.json` (every flag); apps check their inputs
-    first, so a wrong path leaves no half-made run folder.
-
-    A folder holding state from another configuration (the flags named in `identity`
-    differ) is refused unless `--restart` clears it; the same flags resume.
-    """
-    out = run_folder(args.out)
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    previous = out / "config.json"
-    if getattr(args, "restart", False):
-        for name in RUN_STATE:
-            target = out / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    elif previous.exists() and (out / "checkpoints").exists():
-        old = read_json(previous)
-        changed = [k for k in identity if k in old and old[k] != config.get(k)]
-        if changed:
-            diffs = ", ".join(
-                f"--{k.replace('_', '-')} {old[k]} (now {config.get(k)})" for k in changed
-            )
-            raise InputError(
-                f"{out} holds a run made with {diffs}: rerun with those flags to resume, "
-                "or pass --restart to start over, or choose another --out"
-            )
-    write_json(out / "config.json", config)
-    return out
-
-
-def run_folder(out: Path, flag: str = "--out") -> Path:
-    """`out` as a run folder: refused when it names an existing file."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{flag} {out}: a file, not a folder: choose a folder for the run")
-    return out
-
-
-def read_run_config(folder: Path, app: str, flag: str) -> dict:
-    """The config.json of a run folder written by `app`; `flag` names it in the errors."""
-    path = Path(folder) / "config.json"
-    command = f"python -m apps.{app}"
-    if not path.is_file():
-        raise InputError(f"{flag} {folder}: no config.json, train first with {command}")
-    config = read_json(path)
-    if config.get("app") != app:
-        raise InputError(
-            f"{flag} {folder}: a run folder of {config.get('app')}, not of {app}: "
-            f"pass one written by {command}"
-        )
-    return config
 
 
 def add_pair_flags(parser: argparse.ArgumentParser) -> None:

@@ -24,10 +24,11 @@ from apps import (
     train_flow,
     train_pixelda,
 )
-from apps.common import make_parser, run_app, run_folder
+from apps.common import make_parser, run_app
 from evaluation.reports import markdown_to_html
 from preprocessing.files import write_text
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
+from training.run_folder import run_folder
 
 FRAMES_PER_CLASS, FRAME_SIZE = 30, (320, 256)  # synthetic endoscopy frames
 

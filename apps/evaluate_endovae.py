@@ -12,8 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from apps.common import make_parser, read_run_config, run_app
-from apps.training import load_model
+from apps.common import make_parser, run_app
 from evaluation.endovae_figures import draw_endovae_figures
 from evaluation.generative import FeatureSpace, generative_report, inception_space, model_space
 from evaluation.metrics import anomaly_table, psnr, ssim, vae_scores
@@ -22,6 +21,8 @@ from models.endovae import EndoVAE
 from preprocessing.files import write_csv
 from preprocessing.kvasir import is_synthetic, load_processed
 from preprocessing.kvasir_split import read_split
+from training.run_folder import read_run_config
+from training.saving import load_model
 
 SHOWN, GENERATED = 5, 9
 

@@ -20,7 +20,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from apps.common import make_parser, run_app, start_run
+from apps.common import make_parser, run_app
 from evaluation.figures import save_figure
 from evaluation.kvasir_figures import plot_augmentation, plot_class_samples, plot_crop_steps
 from preprocessing.files import InputError, read_json, write_bytes, write_csv, write_text
@@ -45,6 +45,7 @@ from preprocessing.otsu_crop import (
     resize_view,
 )
 from preprocessing.synthetic_endoscopy import SYNTHETIC_MARKER
+from training.run_folder import start_run
 
 SAMPLES = 3  # per group, in the sample, crop-step and augmentation figures
 RECORD_COLUMNS = ["status", "width", "height", "bright_kept", "edge_black", "reason"]

@@ -11,21 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from apps.common import (
-    add_pair_flags,
-    add_training_flags,
-    make_parser,
-    pair_from_flags,
-    run_app,
-    start_run,
-)
-from apps.training import (
-    completed_epochs,
-    device_strategy,
-    load_model,
-    run_callbacks,
-    seed_everything,
-)
+from apps.common import add_pair_flags, add_training_flags, make_parser, pair_from_flags, run_app
 from evaluation.figures import plot_domain_samples, plot_training_curves, save_figure
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
@@ -33,6 +19,10 @@ from models.classifier import compiled_classifier
 from preprocessing.digits import check_pair, domain_names, labelled_dataset, paired_split
 from preprocessing.files import read_json, write_csv
 from preprocessing.pipelines import steps_per_epoch
+from training.callbacks import run_callbacks
+from training.devices import device_strategy, seed_everything
+from training.run_folder import completed_epochs, start_run
+from training.saving import load_model
 
 QUICK_TRAIN, QUICK_EPOCHS, EPOCHS = 20_000, 3, 20
 

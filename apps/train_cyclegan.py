@@ -23,14 +23,7 @@ import numpy as np
 import pandas as pd
 
 from apps import train_classifier
-from apps.common import (
-    add_pair_flags,
-    add_training_flags,
-    make_parser,
-    pair_from_flags,
-    run_app,
-    start_run,
-)
+from apps.common import add_pair_flags, add_training_flags, make_parser, pair_from_flags, run_app
 from apps.train_pixelda import (
     EVAL_SIZE,
     QUICK_EVAL_SIZE,
@@ -41,13 +34,6 @@ from apps.train_pixelda import (
     split_pairs,
     table1_row,
 )
-from apps.training import (
-    completed_epochs,
-    device_strategy,
-    load_model,
-    run_callbacks,
-    seed_everything,
-)
 from evaluation.cyclegan_figures import draw_cyclegan_figures
 from evaluation.generative import FeatureSpace, generative_report, inception_space
 from evaluation.reports import markdown_table, write_report
@@ -56,6 +42,10 @@ from models.cyclegan import CycleGAN, build_cyclegan
 from preprocessing.digits import adaptation_dataset, check_pair, labelled_dataset, to_unit_range
 from preprocessing.files import InputError, atomic_path, existing_path, read_json, write_csv
 from preprocessing.pipelines import steps_per_epoch
+from training.callbacks import run_callbacks
+from training.devices import device_strategy, seed_everything
+from training.run_folder import completed_epochs, start_run
+from training.saving import load_model
 
 DIGITS_BATCH, FOLDER_BATCH, FOLDER_SIZE = 8, 1, 128
 DIGITS_EPOCHS, FOLDER_EPOCHS = 10, 200  # without --steps: full passes over the training set

@@ -11,20 +11,16 @@ from pathlib import Path
 
 import keras
 
-from apps.common import add_training_flags, make_parser, run_app, start_run
-from apps.training import (
-    LinearWarmup,
-    completed_epochs,
-    device_strategy,
-    plateau_callbacks,
-    seed_everything,
-)
+from apps.common import add_training_flags, make_parser, run_app
 from evaluation.endovae_figures import draw_endovae_figures
 from models.endovae import PRESETS, RECONSTRUCTIONS, EndoVAE, Preset
 from preprocessing.files import read_json, write_json
 from preprocessing.kvasir import is_synthetic, load_processed
 from preprocessing.kvasir_split import ORDERS, split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
+from training.callbacks import LinearWarmup, plateau_callbacks
+from training.devices import device_strategy, seed_everything
+from training.run_folder import completed_epochs, start_run
 
 QUICK_EPOCHS, QUICK_BATCH = 15, 16
 MONITOR = "val_total_loss"

@@ -15,15 +15,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from apps.common import add_training_flags, make_parser, read_run_config, run_app, start_run
+from apps.common import add_training_flags, make_parser, run_app
 from apps.evaluate_endovae import load_polyps
-from apps.training import (
-    completed_epochs,
-    device_strategy,
-    load_model,
-    plateau_callbacks,
-    seed_everything,
-)
 from evaluation.endovae_figures import plot_image_grid, plot_roc, plot_score_histograms
 from evaluation.figures import plot_training_curves, save_figure, titled
 from evaluation.metrics import anomaly_table, vae_scores
@@ -34,6 +27,10 @@ from preprocessing.files import InputError, read_json, write_csv, write_json
 from preprocessing.kvasir import is_synthetic, load_processed
 from preprocessing.kvasir_split import split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
+from training.callbacks import plateau_callbacks
+from training.devices import device_strategy, seed_everything
+from training.run_folder import completed_epochs, read_run_config, start_run
+from training.saving import load_model
 
 EPOCHS, BATCH = 500, 128
 QUICK_EPOCHS, QUICK_BATCH = 15, 32

@@ -18,22 +18,7 @@ import numpy as np
 import pandas as pd
 
 from apps import train_classifier
-from apps.common import (
-    add_pair_flags,
-    add_training_flags,
-    make_parser,
-    pair_from_flags,
-    read_run_config,
-    run_app,
-    start_run,
-)
-from apps.training import (
-    completed_epochs,
-    device_strategy,
-    load_model,
-    run_callbacks,
-    seed_everything,
-)
+from apps.common import add_pair_flags, add_training_flags, make_parser, pair_from_flags, run_app
 from evaluation.figures import save_figure
 from evaluation.generative import (
     FeatureSpace,
@@ -54,6 +39,10 @@ from preprocessing.digits import (
     to_unit_range,
 )
 from preprocessing.files import InputError, read_json, write_csv
+from training.callbacks import run_callbacks
+from training.devices import device_strategy, seed_everything
+from training.run_folder import completed_epochs, read_metrics_row, read_run_config, start_run
+from training.saving import load_model
 
 VALIDATION_SIZE = 1000  # labelled target images that choose best.keras, nothing else
 EVAL_SIZE, QUICK_EVAL_SIZE = 5000, 2000  # images per per-epoch accuracy (history.csv)
@@ -209,7 +198,7 @@ def evaluation_sets(
 def read_baseline(folder: Path, args: argparse.Namespace) -> dict:
     """The "source only" row of a train_classifier run folder's metrics.csv, which must be on
     this run's digits (--pair, --mnist-resize, --seed): the same test images."""
-    row = read_metrics_row(folder, "train_classifier", "--baseline")
+    row = read_metrics_row(folder, "train_classifier", "--baseline", "target_all_accuracy")
     check_same_digits(folder, "train_classifier", "--baseline", args)
     return row
 
@@ -217,7 +206,7 @@ def read_baseline(folder: Path, args: argparse.Namespace) -> dict:
 def read_compared(folder: Path, args: argparse.Namespace) -> dict:
     """The "CycleGAN + classifier" row of a train_cyclegan run folder (--compare), which
     must be on this run's digits too."""
-    row = read_metrics_row(folder, "train_cyclegan", "--compare")
+    row = read_metrics_row(folder, "train_cyclegan", "--compare", "target_all_accuracy")
     check_same_digits(folder, "train_cyclegan", "--compare", args)
     columns = ("model", "source_test_accuracy", "target_test_accuracy", "target_all_accuracy")
     return {column: row.get(column) for column in columns}
@@ -239,20 +228,6 @@ def check_same_digits(folder: Path, app: str, flag: str, args: argparse.Namespac
         )
 
 
-def read_metrics_row(folder: Path, app: str, flag: str) -> dict:
-    """The first row of the metrics.csv of a finished `app` run folder (`flag` names it)."""
-    read_run_config(folder, app, flag)
-    path = Path(folder) / "metrics.csv"
-    if not path.is_file():
-        raise InputError(
-            f"{flag} {folder}: no metrics.csv, the run did not finish: rerun its command"
-        )
-    rows = pd.read_csv(path)
-    if "target_all_accuracy" not in rows or not len(rows):
-        raise InputError(f"{path}: not a {app} metrics.csv")
-    return rows.iloc[0].to_dict()
-
-
 def train_baseline(args: argparse.Namespace, out: Path) -> dict:
     """Train the source-only classifier with train_classifier into `out/baseline`."""
     argv = ["--out", str(out / "baseline"), "--pair", args.pair, "--seed", str(args.seed)]
@@ -264,7 +239,9 @@ def train_baseline(args: argparse.Namespace, out: Path) -> dict:
         argv.append("--quick")
     print("No --baseline: training the source-only classifier first.")
     train_classifier.main(train_classifier.parser().parse_args(argv))
-    return read_metrics_row(out / "baseline", "train_classifier", "--baseline")
+    return read_metrics_row(
+        out / "baseline", "train_classifier", "--baseline", "target_all_accuracy"
+    )
 
 
 def write_results(

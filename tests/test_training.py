@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apps.common import start_run
-from apps.training import NaNGuard, run_callbacks
 from preprocessing.files import InputError
+from training.callbacks import NaNGuard, run_callbacks
+from training.run_folder import start_run
 
 
 def tiny_model():
