@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 
@@ -75,7 +74,7 @@ def main(args: argparse.Namespace) -> None:
     mean_image = normal["train"].mean(axis=0)
     rows, score_frames = [], []
     # one draw: the first GENERATED are shown, all are measured against the validation frames
-    generated = generate(model, max(GENERATED, len(groups["validation"])), args.seed)
+    generated = model.sample(max(GENERATED, len(groups["validation"])), args.seed)
     samples, reconstructed = {"generated": generated[:GENERATED]}, {}
     for name, images in groups.items():
         scores = vae_scores(model, images)
@@ -116,13 +115,6 @@ def main(args: argparse.Namespace) -> None:
     for _, body in sections:
         print(body, end="\n\n")
     print(f"Report: {run / 'report.md'}")
-
-
-def generate(model: keras.Model, n: int, seed: int) -> np.ndarray:
-    """Decoder outputs for `n` latent vectors drawn from N(0, I)."""
-    latent_dim = model.decoder.input_shape[-1]
-    z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
-    return model.decoder.predict(z, batch_size=64, verbose=0)
 
 
 def generative_results(

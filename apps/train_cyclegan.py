@@ -39,7 +39,7 @@ from evaluation.generative import FeatureSpace, generative_report, inception_spa
 from evaluation.reports import markdown_table, write_report
 from models.classifier import compiled_classifier
 from models.cyclegan import CycleGAN, build_cyclegan
-from preprocessing.digits import adaptation_dataset, check_pair, labelled_dataset, to_unit_range
+from preprocessing.digits import adaptation_dataset, check_pair, labelled_dataset
 from preprocessing.files import InputError, atomic_path, existing_path, read_json, write_csv
 from preprocessing.pipelines import steps_per_epoch
 from training.callbacks import run_callbacks
@@ -177,17 +177,6 @@ def unpaired_dataset(a: np.ndarray, b: np.ndarray, batch_size: int, seed: int, s
     return ds.map(lambda source, target: (source[0], target))
 
 
-def translate(generator: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """uint8 images through a generator, in batches; uint8 results."""
-    parts = [
-        keras.ops.convert_to_numpy(
-            generator(to_unit_range(images[i : i + batch_size]), training=False)
-        )
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.round((np.concatenate(parts) + 1) * 127.5).clip(0, 255).astype(np.uint8)
-
-
 def sample_epochs(epochs: int, count: int = SAMPLE_EPOCHS) -> set[int]:
     """Up to `count` epochs spread from the first to the last."""
     return {int(e) for e in np.round(np.linspace(1, epochs, min(count, epochs)))}
@@ -208,9 +197,9 @@ class TranslationSamples(keras.callbacks.Callback):
         if epoch + 1 not in self.epochs:
             return
         gan, a, b = self.model, self.domains.samples_a, self.domains.samples_b
-        ab, ba = translate(gan.generator_ab, a), translate(gan.generator_ba, b)
-        new = {"ab": ab, "aba": translate(gan.generator_ba, ab)}
-        new |= {"ba": ba, "bab": translate(gan.generator_ab, ba)}
+        ab, ba = gan.translate(a), gan.translate(b, "ba")
+        new = {"ab": ab, "aba": gan.translate(ab, "ba")}
+        new |= {"ba": ba, "bab": gan.translate(ba)}
         keep = {key: np.zeros((0, *v.shape), np.uint8) for key, v in new.items()}
         keep["epochs"] = np.zeros(0, int)
         if self.path.exists():
@@ -338,20 +327,18 @@ def write_digit_results(
         train = np.sort(rng.permutation(train)[: train_classifier.QUICK_TRAIN])
     validation = np.sort(rng.permutation(test)[: QUICK_EVAL_SIZE if args.quick else EVAL_SIZE])
     print(f"Translating {len(train) + len(validation)} {pair.source_name} images ...")
-    translated = translate(gan.generator_ab, pair.source[train])
+    translated = gan.translate(pair.source[train])
     classifier = train_task_classifier(
         out / CLASSIFIER,
         (translated, pair.labels[train]),
-        (translate(gan.generator_ab, pair.source[validation]), pair.labels[validation]),
+        (gan.translate(pair.source[validation]), pair.labels[validation]),
         args,
     )
     row = table1_row("CycleGAN + classifier", classifier, pair, splits)
     row["train_images"] = len(train)
     write_csv(out / "metrics.csv", pd.DataFrame([row]))
     draw_figures(out)
-    _, sections = generative_results(
-        out, pair, splits, lambda x: translate(gan.generator_ab, x), "CycleGAN", args, inception
-    )
+    _, sections = generative_results(out, pair, splits, gan.translate, "CycleGAN", args, inception)
     table = pd.DataFrame([row])[
         ["model", "source_test_accuracy", "target_test_accuracy", "target_all_accuracy"]
     ]
@@ -406,7 +393,7 @@ def write_folder_results(
             domains.b,
             {
                 f"{a}, not translated": domains.a,
-                f"CycleGAN {a} -> {b}": translate(gan.generator_ab, domains.a),
+                f"CycleGAN {a} -> {b}": gan.translate(domains.a),
             },
             {"InceptionV3": inception},
             f"all {len(domains.b)} {b} images (also trained on: there is no held-out set)",

@@ -36,7 +36,6 @@ from preprocessing.digits import (
     check_pair,
     labelled_dataset,
     paired_split,
-    to_unit_range,
 )
 from preprocessing.files import InputError, read_json, write_csv
 from training.callbacks import run_callbacks
@@ -264,7 +263,7 @@ def write_results(
     index = test[:SAMPLES]
     rows = {
         pair.source_name: pair.source[index],
-        "generated": translate(model, pair.source[index]),
+        "generated": model.translate(pair.source[index]),
         pair.target_name: pair.target[index],
     }
     np.savez_compressed(
@@ -275,9 +274,7 @@ def write_results(
         labels=pair.labels[index],
     )
     draw_figures(out)
-    _, sections = generative_results(
-        out, pair, splits, lambda x: translate(model, x), "PixelDA", args, inception
-    )
+    _, sections = generative_results(out, pair, splits, model.translate, "PixelDA", args, inception)
 
     table = metrics[["model", "source_test_accuracy", "target_all_accuracy"]].rename(
         columns={
@@ -324,17 +321,6 @@ def table1_row(name: str, classifier: keras.Model, pair: DigitPair, splits: Spli
         ),
         "target_all_accuracy": accuracy(classifier, pair.target, pair.target_labels),
     }
-
-
-def translate(model: PixelDA, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """G(x, z) of uint8 source images, as uint8 images (in batches)."""
-    parts = [
-        keras.ops.convert_to_numpy(
-            model.generate(to_unit_range(images[start : start + batch_size]), training=False)
-        )
-        for start in range(0, len(images), batch_size)
-    ]
-    return np.round((np.concatenate(parts) + 1) * 127.5).clip(0, 255).astype(np.uint8)
 
 
 def generative_results(

@@ -192,7 +192,7 @@ def test_pixelda_metrics_never_use_the_feature_classifiers_images_as_real(tmp_pa
 def test_endovae_metrics_in_the_encoders_penultimate_layer(tmp_path):
     model = tiny_vae()
     normal = {"train": random_images(12, seed=1), "validation": random_images(6, seed=2)}
-    generated = evaluate_endovae.generate(model, 9, seed=0)
+    generated = model.sample(9, seed=0)
     sections = evaluate_endovae.generative_results(
         tmp_path, model, normal, generated, normal["validation"], seed=0
     )
