@@ -42,6 +42,23 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_inception_flag(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """--inception: FID, KID and PRDC in InceptionV3 features too (`note` adds to the help)."""
+    parser.add_argument(
+        "--inception",
+        action="store_true",
+        help=f"also FID/KID/PRDC in InceptionV3 features (downloads its weights: Colab){note}",
+    )
+
+
+def inception_from_flags(args: argparse.Namespace, value_range: tuple[float, float]):
+    """InceptionV3's feature space when --inception is given (loaded first, so that an
+    offline machine fails before training), else None."""
+    from evaluation.feature_spaces import inception_space
+
+    return inception_space(value_range=value_range) if args.inception else None
+
+
 def run_app(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
     """Parse the command line and run `main`; an `InputError` becomes one line and exit 2."""
     args = parser.parse_args()
@@ -56,7 +73,8 @@ def run_app(main: Callable[[argparse.Namespace], None], parser: argparse.Argumen
 
 def add_pair_flags(parser: argparse.ArgumentParser) -> None:
     """Flags choosing the digit domains (see `preprocessing.digits.load_pair`)."""
-    from preprocessing.digits import RESIZES  # TensorFlow loads for the digit apps only
+    from preprocessing.mnist import RESIZES
+    from training.task_classifier import BATCH_SIZE  # TensorFlow loads for the digit apps only
 
     parser.add_argument(
         "--pair",
@@ -75,7 +93,14 @@ def add_pair_flags(parser: argparse.ArgumentParser) -> None:
         default="bilinear",
         help="MNIST 28x28 -> 32x32: bilinear as the homework, or zero padding",
     )
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+
+
+def check_pair_flags(args: argparse.Namespace) -> None:
+    """Refuse pair flags that name a missing file or folder (`preprocessing.digits.check_pair`)."""
+    from preprocessing.digits import check_pair
+
+    check_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds)
 
 
 def pair_from_flags(args: argparse.Namespace):

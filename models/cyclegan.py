@@ -119,6 +119,11 @@ class CycleGAN(TwoOptimizerModel):
         generator = self.generator_ab if direction == "ab" else self.generator_ba
         return map_uint8(lambda x: generator(x, training=False), images, batch_size)
 
+    def cycles(self, images_a: np.ndarray, images_b: np.ndarray) -> dict[str, np.ndarray]:
+        """uint8 images translated A -> B -> A and B -> A -> B: ab, aba, ba, bab."""
+        ab, ba = self.translate(images_a), self.translate(images_b, "ba")
+        return {"ab": ab, "aba": self.translate(ab, "ba"), "ba": ba, "bab": self.translate(ba)}
+
     def train_step(self, data):
         real_a, real_b = data
         with tf.GradientTape() as tape:

@@ -11,7 +11,8 @@ import pytest
 
 from apps import make_figures, train_classifier
 from evaluation.metrics import accuracy
-from preprocessing.digits import demo_pair, paired_split
+from preprocessing.digit_splits import paired_split
+from preprocessing.digits import demo_pair
 
 
 def test_classifier_app_writes_the_whole_run_folder(tmp_path):

@@ -23,6 +23,7 @@ from models.image_buffer import ImageBuffer
 from models.optimizers import LinearDecay, cyclegan_optimizer
 from preprocessing.digits import DigitPair
 from preprocessing.files import InputError
+from preprocessing.image_folders import read_image_folder
 
 SHAPE = (16, 16, 3)
 
@@ -192,7 +193,7 @@ def test_app_on_tiny_digits_never_trains_on_target_labels(tmp_path, monkeypatch)
         return train_step(self, data)
 
     monkeypatch.setattr(CycleGAN, "train_step", spy)
-    monkeypatch.setattr(app, "pair_from_flags", lambda args: pair)
+    monkeypatch.setattr(app.common, "pair_from_flags", lambda args: pair)
     monkeypatch.setattr(
         app, "build_cyclegan", lambda *a, **k: build_cyclegan(*a, **k, run_eagerly=True)
     )
@@ -234,7 +235,7 @@ def test_folders_of_unpaired_images(tmp_path, monkeypatch, capsys):
     (tmp_path / "empty").mkdir()
     for folder, message in (("missing", "no such folder"), ("empty", "no readable image")):
         with pytest.raises(InputError, match=f"--domain-a .*{folder}: {message}"):
-            app.read_image_folder(tmp_path / folder, 16, "--domain-a")
+            read_image_folder(tmp_path / folder, 16, "--domain-a")
     for argv, message in (
         (["--domain-a", str(tmp_path / "horse")], "--domain-a and --domain-b go together"),
         (["--pair", "digits-demo", "--size", "64"], "--size goes with --domain-a/--domain-b"),

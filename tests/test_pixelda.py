@@ -10,7 +10,8 @@ from models.classifier import build_classifier
 from models.optimizers import TorchAdam
 from models.pixelda import PRESETS, PixelDA, build_pixelda
 from models.pixelda_networks import build_discriminator, build_generator
-from preprocessing.digits import DigitPair, adaptation_dataset
+from preprocessing.digit_pipelines import adaptation_dataset
+from preprocessing.digits import DigitPair
 
 BATCH = 8
 
@@ -192,7 +193,7 @@ def test_no_target_label_reaches_train_step(tmp_path, monkeypatch):
         return train_step(self, data)
 
     monkeypatch.setattr(PixelDA, "train_step", spy)
-    monkeypatch.setattr(app, "pair_from_flags", lambda args: pair)
+    monkeypatch.setattr(app.common, "pair_from_flags", lambda args: pair)
     monkeypatch.setattr(
         app, "build_pixelda", lambda preset, seed, **_: small_pixelda(run_eagerly=True)
     )
