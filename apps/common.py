@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,11 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of the training apps: --epochs, --restart and the device flags."""
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     parser.add_argument("--restart", action="store_true", help="discard the run folder's state")
+    parser.add_argument(
+        "--tensorboard",
+        action=TensorBoardFlag,
+        help="also log every epoch to OUT/tensorboard/ (Colab: %%tensorboard --logdir OUT)",
+    )
     devices = parser.add_argument_group("devices")
     devices.add_argument(
         "--strategy",
@@ -40,6 +46,18 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     devices.add_argument(
         "--jit", action="store_true", help="XLA-compile the train step (for GPUs; slower on CPU)"
     )
+
+
+class TensorBoardFlag(argparse.Action):
+    """--tensorboard, refused at once where the tensorboard package is missing."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if importlib.util.find_spec("tensorboard") is None:
+            parser.error("--tensorboard needs the tensorboard package: pip install tensorboard")
+        setattr(namespace, self.dest, True)
 
 
 def add_inception_flag(parser: argparse.ArgumentParser, note: str = "") -> None:

@@ -59,6 +59,7 @@ def main(args: argparse.Namespace) -> None:
         device_strategy(args.strategy, args.mixed_precision),
         args.batch_size,
         args.jit,
+        tensorboard=args.tensorboard,
     )
     metrics = pd.DataFrame(
         [

@@ -156,6 +156,7 @@ def main(args: argparse.Namespace) -> None:
             "min",
             extra=[StepRate(), samples],
             save_last=False,  # the resume state holds the last weights
+            tensorboard=args.tensorboard,
         ),
     )
     best = load_model(out / run_folder.BEST, CycleGAN)
@@ -191,6 +192,7 @@ def write_digit_results(
         strategy,
         args.quick,
         args.jit,
+        args.tensorboard,
     )
     row = table1_row("CycleGAN + classifier", classifier, pair, splits)
     row["train_images"] = len(train)

@@ -97,7 +97,7 @@ def main(args: argparse.Namespace) -> None:
         steps_per_epoch=steps_per_epoch(len(train), chosen.batch_size),
         validation_data=array_batches(images["validation"], chosen.batch_size),
         epochs=chosen.epochs,
-        callbacks=[*warmup, *plateau_callbacks(out, MONITOR)],
+        callbacks=[*warmup, *plateau_callbacks(out, MONITOR, tensorboard=args.tensorboard)],
         verbose=2,
     )
     draw_figures(out)

@@ -120,7 +120,7 @@ def main(args: argparse.Namespace) -> None:
         steps_per_epoch=steps_per_epoch(len(train), args.batch_size),
         validation_data=array_batches(validation, args.batch_size),
         epochs=epochs,
-        callbacks=plateau_callbacks(out, MONITOR),
+        callbacks=plateau_callbacks(out, MONITOR, tensorboard=args.tensorboard),
         verbose=2,
     )
     best = load_model(out / BEST, MAF)

@@ -117,6 +117,7 @@ def main(args: argparse.Namespace) -> None:
             "val_accuracy",
             "max",
             extra=[StepRate(), EpochMetrics(epoch_accuracies(pair, splits, args.seed, args.quick))],
+            tensorboard=args.tensorboard,
         ),
     )
     best = load_model(out / run_folder.BEST, PixelDA)

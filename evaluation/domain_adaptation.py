@@ -89,6 +89,7 @@ def classifier_on_translations(
     strategy: tf.distribute.Strategy,
     quick: bool = False,
     jit: bool = False,
+    tensorboard: bool = False,
 ) -> tuple[keras.Model, np.ndarray, np.ndarray]:
     """The task classifier trained on translated source training images with their source
     labels, best.keras chosen on translated source test images (no target label trains or
@@ -109,6 +110,7 @@ def classifier_on_translations(
         strategy,
         jit=jit,
         save_last=False,
+        tensorboard=tensorboard,
     )
     return classifier, train, validation
 

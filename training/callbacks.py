@@ -17,7 +17,7 @@ import pandas as pd
 
 from preprocessing.files import atomic_path, write_csv
 from training.resume import ResumeState, finite
-from training.run_folder import CHECKPOINTS, HISTORY, RESUME
+from training.run_folder import CHECKPOINTS, HISTORY, RESUME, TENSORBOARD
 from training.saving import save_model
 
 
@@ -186,15 +186,19 @@ def run_callbacks(
     mode: str,
     extra: list[keras.callbacks.Callback] = (),
     save_last: bool = True,
+    tensorboard: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of every training app, in order: `extra` (LR, early stopping) first,
-    then NaN guard, history, checkpoints and the resume state (which also restores `extra`).
+    then NaN guard, history, (with `tensorboard`) Keras' `TensorBoard` writing to
+    `out/tensorboard/`, checkpoints and the resume state (which also restores `extra`).
     `save_last=False` skips `last.keras` (the resume state holds the last weights anyway)."""
     extra = list(extra)
+    board = [keras.callbacks.TensorBoard(str(out / TENSORBOARD))] if tensorboard else []
     return [
         *extra,
         NaNGuard(),
         HistoryCSV(out / HISTORY),
+        *board,
         BestCheckpoint(out / CHECKPOINTS, monitor, mode, save_last),
         ResumeState(out / RESUME, stateful=extra),
     ]
@@ -206,6 +210,7 @@ def plateau_callbacks(
     lr_patience: int = 10,
     stop_patience: int = 50,
     min_lr: float = 1e-6,
+    tensorboard: bool = False,
 ) -> list[keras.callbacks.Callback]:
     """LR halving and early stopping on `monitor` (a loss), plus the harness's callbacks."""
     extra = [
@@ -217,4 +222,4 @@ def plateau_callbacks(
         ),
     ]
     # no last.keras: 133 MB an epoch on Drive, and the resume state holds those weights
-    return run_callbacks(out, monitor, "min", extra=extra, save_last=False)
+    return run_callbacks(out, monitor, "min", extra, save_last=False, tensorboard=tensorboard)

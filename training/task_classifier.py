@@ -31,6 +31,7 @@ def train_task_classifier(
     batch_size: int = BATCH_SIZE,
     jit: bool = False,
     save_last: bool = True,
+    tensorboard: bool = False,
 ) -> keras.Model:
     """Fit the classifier on `train` (uint8 images, labels), choosing best.keras on
     `validation` accuracy, with its checkpoints and resume state in the run folder `out`;
@@ -42,6 +43,8 @@ def train_task_classifier(
         steps_per_epoch=steps_per_epoch(len(train[0]), batch_size),
         validation_data=labelled_dataset(*validation, 1024),
         epochs=epochs,
-        callbacks=run_callbacks(out, "val_accuracy", "max", save_last=save_last),
+        callbacks=run_callbacks(
+            out, "val_accuracy", "max", save_last=save_last, tensorboard=tensorboard
+        ),
     )
     return load_model(out / BEST)
