@@ -15,7 +15,7 @@ from apps import common
 from evaluation.figures import plot_domain_samples, plot_training_curves, save_figures
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
-from preprocessing.digit_splits import paired_split
+from preprocessing.digit_splits import QUICK_TRAIN, paired_split
 from preprocessing.digits import domain_names
 from preprocessing.files import write_csv
 from training.devices import device_strategy, seed_everything
@@ -29,7 +29,7 @@ from training.run_folder import (
     read_samples,
     start_run,
 )
-from training.task_classifier import EPOCHS, QUICK_EPOCHS, QUICK_TRAIN, train_task_classifier
+from training.task_classifier import EPOCHS, QUICK_EPOCHS, train_task_classifier
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,6 +15,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 
@@ -182,17 +183,22 @@ def write_digit_results(
         task_classifier.QUICK_EPOCHS if args.quick else task_classifier.EPOCHS
     )
     strategy = device_strategy(args.strategy, args.mixed_precision)
+
+    def fit(train: tuple, validation: tuple) -> keras.Model:
+        return task_classifier.train_task_classifier(
+            out / CLASSIFIER,
+            train,
+            validation,
+            epochs,
+            args.seed,
+            strategy,
+            jit=args.jit,
+            save_last=False,
+            tensorboard=args.tensorboard,
+        )
+
     classifier, train, validation = classifier_on_translations(
-        out / CLASSIFIER,
-        gan.translate,
-        pair,
-        splits,
-        epochs,
-        args.seed,
-        strategy,
-        args.quick,
-        args.jit,
-        args.tensorboard,
+        gan.translate, pair, splits, args.seed, args.quick, fit
     )
     row = table1_row("CycleGAN + classifier", classifier, pair, splits)
     row["train_images"] = len(train)

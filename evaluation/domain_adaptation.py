@@ -14,7 +14,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from evaluation.feature_spaces import FeatureSpace, model_space
 from evaluation.generative import generative_report
@@ -22,12 +21,16 @@ from evaluation.metrics import accuracy
 from models.classifier import build_classifier
 from models.pixels import to_unit_range
 from preprocessing.digit_pipelines import labelled_dataset
-from preprocessing.digit_splits import Splits, evaluation_subsets, generative_split
+from preprocessing.digit_splits import (
+    QUICK_TRAIN,
+    Splits,
+    evaluation_subsets,
+    generative_split,
+)
 from preprocessing.digits import DigitPair
 from preprocessing.files import InputError
 from preprocessing.pipelines import steps_per_epoch
 from training.saving import load_model, save_model
-from training.task_classifier import QUICK_TRAIN, train_task_classifier
 
 EVAL_SIZE, QUICK_EVAL_SIZE = 5000, 2000  # images per per-epoch accuracy (history.csv)
 GENERATIVE_SIZE, QUICK_GENERATIVE_SIZE = 5000, 1000  # images per set for FID, KID, PRDC
@@ -80,37 +83,26 @@ def epoch_accuracies(
 
 
 def classifier_on_translations(
-    out: Path,
     translate: Callable[[np.ndarray], np.ndarray],
     pair: DigitPair,
     splits: Splits,
-    epochs: int,
     seed: int,
-    strategy: tf.distribute.Strategy,
-    quick: bool = False,
-    jit: bool = False,
-    tensorboard: bool = False,
+    quick: bool,
+    fit: Callable[[tuple, tuple], keras.Model],
 ) -> tuple[keras.Model, np.ndarray, np.ndarray]:
-    """The task classifier trained on translated source training images with their source
-    labels, best.keras chosen on translated source test images (no target label trains or
-    chooses anything), in the run folder `out`: (best.keras, its training and its
-    validation pair indices)."""
+    """The task classifier trained by `fit(train, validation)` on translated source training
+    images with their source labels, chosen on translated source test images (no target
+    label trains or chooses anything): (the classifier, its training and its validation pair
+    indices)."""
     rng = np.random.default_rng(seed)
     train = splits.train
     if quick:
         train = np.sort(rng.permutation(train)[:QUICK_TRAIN])
     validation = np.sort(rng.permutation(splits.test)[: QUICK_EVAL_SIZE if quick else EVAL_SIZE])
     print(f"Translating {len(train) + len(validation)} {pair.source_name} images ...")
-    classifier = train_task_classifier(
-        out,
+    classifier = fit(
         (translate(pair.source[train]), pair.labels[train]),
         (translate(pair.source[validation]), pair.labels[validation]),
-        epochs,
-        seed,
-        strategy,
-        jit=jit,
-        save_last=False,
-        tensorboard=tensorboard,
     )
     return classifier, train, validation
 

@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 
 VALIDATION_SIZE = 1000  # labelled target images that choose PixelDA's best.keras, nothing else
+QUICK_TRAIN = 20_000  # training pairs of a --quick task classifier
 
 
 def paired_split(

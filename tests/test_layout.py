@@ -1,9 +1,8 @@
 """The layout of the code: imports point one way, files stay small, apps stay thin.
 
 Layers: apps -> (training, evaluation) -> (models, preprocessing). Evaluation may use the
-harness (`training.saving` caches the evaluation-only feature classifier, `training.task_classifier`
-trains the classifier on CycleGAN's translations), never the reverse. Read from the source
-with `ast`; nothing is imported or run.
+harness (`training.saving` caches the evaluation-only feature classifier with the one safe
+loader), never the reverse. Read from the source with `ast`; nothing is imported or run.
 """
 
 from __future__ import annotations

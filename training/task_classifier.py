@@ -18,7 +18,6 @@ from training.saving import load_model
 
 EPOCHS, QUICK_EPOCHS = 20, 3
 BATCH_SIZE = 32
-QUICK_TRAIN = 20_000  # training images of a --quick run
 
 
 def train_task_classifier(
