@@ -25,14 +25,15 @@ import pandas as pd
 import tensorflow as tf
 
 from apps.common import run_app
-from apps.prepare_kvasir import init_worker, process_file
 from evaluation.reports import markdown_table
 from models.classifier import build_classifier, compiled_classifier
 from models.endovae import EndoVAE
 from models.flows import MAF
 from models.pixelda import PRESETS, build_pixelda
-from preprocessing.digits import adaptation_dataset, demo_pair, labelled_dataset
+from preprocessing.digit_pipelines import adaptation_dataset, labelled_dataset
+from preprocessing.digits import demo_pair
 from preprocessing.files import InputError, existing_path, write_json
+from preprocessing.kvasir_prepare import init_worker, process_file
 from preprocessing.pipelines import array_batches
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
 

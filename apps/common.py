@@ -1,17 +1,14 @@
-"""What every app shares: common flags, one-line errors, the run folder and its config."""
+"""What every app shares: common flags and one-line errors."""
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import importlib.util
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
-from preprocessing.files import InputError, read_json, write_json
-
-# Files of a run folder that --restart clears (figures are redrawn anyway).
-RUN_STATE = ("checkpoints", "history.csv", "metrics.csv", "report.md")
+from preprocessing.files import InputError
 
 
 def make_parser(app: str, description: str) -> argparse.ArgumentParser:
@@ -29,6 +26,11 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of the training apps: --epochs, --restart and the device flags."""
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     parser.add_argument("--restart", action="store_true", help="discard the run folder's state")
+    parser.add_argument(
+        "--tensorboard",
+        action=TensorBoardFlag,
+        help="also log every epoch to OUT/tensorboard/ (Colab: %%tensorboard --logdir OUT)",
+    )
     devices = parser.add_argument_group("devices")
     devices.add_argument(
         "--strategy",
@@ -46,6 +48,35 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class TensorBoardFlag(argparse.Action):
+    """--tensorboard, refused at once where the tensorboard package is missing."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if importlib.util.find_spec("tensorboard") is None:
+            parser.error("--tensorboard needs the tensorboard package: pip install tensorboard")
+        setattr(namespace, self.dest, True)
+
+
+def add_inception_flag(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """--inception: FID, KID and PRDC in InceptionV3 features too (`note` adds to the help)."""
+    parser.add_argument(
+        "--inception",
+        action="store_true",
+        help=f"also FID/KID/PRDC in InceptionV3 features (downloads its weights: Colab){note}",
+    )
+
+
+def inception_from_flags(args: argparse.Namespace, value_range: tuple[float, float]):
+    """InceptionV3's feature space when --inception is given (loaded first, so that an
+    offline machine fails before training), else None."""
+    from evaluation.feature_spaces import inception_space
+
+    return inception_space(value_range=value_range) if args.inception else None
+
+
 def run_app(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
     """Parse the command line and run `main`; an `InputError` becomes one line and exit 2."""
     args = parser.parse_args()
@@ -58,61 +89,10 @@ def run_app(main: Callable[[argparse.Namespace], None], parser: argparse.Argumen
         sys.exit(2)
 
 
-def start_run(args: argparse.Namespace, identity: Iterable[str]) -> Path:
-    """Create the run folder and write `config.json` (every flag); apps check their inputs
-    first, so a wrong path leaves no half-made run folder.
-
-    A folder holding state from another configuration (the flags named in `identity`
-    differ) is refused unless `--restart` clears it; the same flags resume.
-    """
-    out = run_folder(args.out)
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    previous = out / "config.json"
-    if getattr(args, "restart", False):
-        for name in RUN_STATE:
-            target = out / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    elif previous.exists() and (out / "checkpoints").exists():
-        old = read_json(previous)
-        changed = [k for k in identity if k in old and old[k] != config.get(k)]
-        if changed:
-            diffs = ", ".join(
-                f"--{k.replace('_', '-')} {old[k]} (now {config.get(k)})" for k in changed
-            )
-            raise InputError(
-                f"{out} holds a run made with {diffs}: rerun with those flags to resume, "
-                "or pass --restart to start over, or choose another --out"
-            )
-    write_json(out / "config.json", config)
-    return out
-
-
-def run_folder(out: Path, flag: str = "--out") -> Path:
-    """`out` as a run folder: refused when it names an existing file."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{flag} {out}: a file, not a folder: choose a folder for the run")
-    return out
-
-
-def read_run_config(folder: Path, app: str, flag: str) -> dict:
-    """The config.json of a run folder written by `app`; `flag` names it in the errors."""
-    path = Path(folder) / "config.json"
-    command = f"python -m apps.{app}"
-    if not path.is_file():
-        raise InputError(f"{flag} {folder}: no config.json, train first with {command}")
-    config = read_json(path)
-    if config.get("app") != app:
-        raise InputError(
-            f"{flag} {folder}: a run folder of {config.get('app')}, not of {app}: "
-            f"pass one written by {command}"
-        )
-    return config
-
-
 def add_pair_flags(parser: argparse.ArgumentParser) -> None:
     """Flags choosing the digit domains (see `preprocessing.digits.load_pair`)."""
-    from preprocessing.digits import RESIZES  # TensorFlow loads for the digit apps only
+    from preprocessing.mnist import RESIZES
+    from training.task_classifier import BATCH_SIZE  # TensorFlow loads for the digit apps only
 
     parser.add_argument(
         "--pair",
@@ -131,7 +111,14 @@ def add_pair_flags(parser: argparse.ArgumentParser) -> None:
         default="bilinear",
         help="MNIST 28x28 -> 32x32: bilinear as the homework, or zero padding",
     )
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+
+
+def check_pair_flags(args: argparse.Namespace) -> None:
+    """Refuse pair flags that name a missing file or folder (`preprocessing.digits.check_pair`)."""
+    from preprocessing.digits import check_pair
+
+    check_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds)
 
 
 def pair_from_flags(args: argparse.Namespace):

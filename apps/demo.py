@@ -13,43 +13,35 @@ import argparse
 import re
 import time
 from pathlib import Path
-from types import ModuleType
 
-from apps import (
-    evaluate_endovae,
-    prepare_kvasir,
-    train_classifier,
-    train_cyclegan,
-    train_endovae,
-    train_flow,
-    train_pixelda,
-)
-from apps.common import make_parser, run_app, run_folder
+from apps import registry
+from apps.common import make_parser, run_app
 from evaluation.reports import markdown_to_html
 from preprocessing.files import write_text
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
+from training.run_folder import REPORT, run_folder
 
 FRAMES_PER_CLASS, FRAME_SIZE = 30, (320, 256)  # synthetic endoscopy frames
 
 
-def stages(out: Path) -> list[tuple[str, ModuleType, list[str]]]:
-    """(title, app module, its arguments) for each step of the demo."""
+def stages(out: Path) -> list[tuple[str, str, list[str]]]:
+    """(title, app name, its arguments) for each step of the demo."""
     frames, prepared = out / "synthetic_frames", out / "kvasir_prepared"
     return [
         (
             "Source-only classifier on the demo digit pair",
-            train_classifier,
+            "train_classifier",
             ["--pair", "digits-demo", "--epochs", "5", "--out", str(out / "classifier")],
         ),
         (
             "CycleGAN on the demo digit pair, the task classifier on its translations",
-            train_cyclegan,
+            "train_cyclegan",
             ["--pair", "digits-demo", "--steps", "150", "--epochs", "3", "--filters", "32"]
             + ["--classifier-epochs", "5", "--out", str(out / "cyclegan")],
         ),
         (
             "PixelDA on the demo digit pair",
-            train_pixelda,
+            "train_pixelda",
             [
                 "--pair",
                 "digits-demo",
@@ -67,12 +59,12 @@ def stages(out: Path) -> list[tuple[str, ModuleType, list[str]]]:
         ),
         (
             "Otsu-contour cropping of synthetic endoscopy frames",
-            prepare_kvasir,
+            "prepare_kvasir",
             ["--data-dir", str(frames), "--out", str(prepared)],
         ),
         (
             "EndoVAE on the synthetic healthy frames",
-            train_endovae,
+            "train_endovae",
             [
                 "--data",
                 str(prepared),
@@ -86,13 +78,13 @@ def stages(out: Path) -> list[tuple[str, ModuleType, list[str]]]:
         ),
         (
             "EndoVAE evaluation: generation, reconstruction, SSIM/PSNR, anomaly scores",
-            evaluate_endovae,
+            "evaluate_endovae",
             ["--run", str(out / "endovae")],
         ),
         *[
             (
                 f"MAF on {space} of the synthetic healthy frames, compared with the EndoVAE",
-                train_flow,
+                "train_flow",
                 [
                     "--data",
                     str(prepared),
@@ -127,8 +119,7 @@ def main(args: argparse.Namespace) -> None:
     for number, (title, app, argv) in enumerate(plan, 1):
         print(f"[{number}/{len(plan)}] {title} ...", flush=True)
         began = time.perf_counter()
-        app_args = app.parser().parse_args([*argv, "--seed", str(args.seed)])
-        app.main(app_args)
+        app_args = registry.run(app, [*argv, "--seed", str(args.seed)])
         print(f"[{number}/{len(plan)}] done in {time.perf_counter() - began:.0f} s", flush=True)
         runs.setdefault(Path(getattr(app_args, "run", None) or app_args.out), title)
     text = "# Offline demo (demo data, not the real data sets)\n\n" + "\n\n".join(
@@ -145,7 +136,7 @@ def main(args: argparse.Namespace) -> None:
 def run_section(run: Path, title: str, root: Path) -> str:
     """A run's report.md one heading level down (or its figures), links relative to `root`."""
     folder = run.relative_to(root)
-    report = run / "report.md"
+    report = run / REPORT
     if report.exists():
         body = re.sub(r"^(#+) ", r"#\1 ", report.read_text(), flags=re.MULTILINE)
     else:

@@ -8,20 +8,34 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 
-from apps.common import make_parser, read_run_config, run_app
-from apps.training import load_model
-from evaluation.endovae_figures import draw_endovae_figures
-from evaluation.generative import FeatureSpace, generative_report, inception_space, model_space
-from evaluation.metrics import anomaly_table, psnr, ssim, vae_scores
+from apps.common import add_inception_flag, inception_from_flags, make_parser, run_app
+from evaluation.anomaly import anomaly_table, vae_scores
+from evaluation.endovae_figures import endovae_figures
+from evaluation.figures import save_figures
 from evaluation.reports import markdown_table, write_report
+from evaluation.vae_quality import quality_rows, sample_metrics
 from models.endovae import EndoVAE
-from preprocessing.files import write_csv
-from preprocessing.kvasir import is_synthetic, load_processed
-from preprocessing.kvasir_split import read_split
+from preprocessing.files import read_json, write_csv
+from preprocessing.kvasir import is_synthetic, load_polyps, load_processed
+from preprocessing.kvasir_split import split_images
+from training.run_folder import (
+    ANOMALY,
+    BEST,
+    FIGURES,
+    GENERATIVE,
+    METRICS,
+    REPORT,
+    SAMPLES,
+    SCORES,
+    SPLIT,
+    read_history,
+    read_run_config,
+    read_samples,
+)
+from training.saving import load_model
 
 SHOWN, GENERATED = 5, 9
 
@@ -31,39 +45,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run", dest="out", type=Path, help="run folder of train_endovae (= --out)")
     p.set_defaults(out=Path("runs") / "train_endovae")
     p.add_argument("--data", type=Path, help="prepared data (default: the run's --data)")
-    p.add_argument(
-        "--inception",
-        action="store_true",
-        help="also FID/KID/PRDC in InceptionV3 features (downloads its weights: Colab)",
-    )
+    add_inception_flag(p)
     return p
-
-
-def quality_rows(name: str, images: np.ndarray, reconstructions: np.ndarray) -> list[dict]:
-    """SSIM and PSNR (mean and standard deviation over images) as table rows."""
-    return [
-        {"Images": name, "Metric": metric, "Mean": float(v.mean()), "Std Dev": float(v.std())}
-        for metric, v in (
-            ("SSIM", ssim(images, reconstructions)),
-            ("PSNR (dB)", psnr(images, reconstructions)),
-        )
-    ]
-
-
-def load_polyps(data: Path) -> np.ndarray | None:
-    """The prepared abnormal (polyp) images, or None when the folder holds none."""
-    folder = data / "abnormal"
-    if not (folder.is_dir() and any(folder.glob("*.png"))):
-        return None
-    return load_processed(data, "abnormal")[0]
 
 
 def main(args: argparse.Namespace) -> None:
     run = Path(args.out)
     data = args.data or Path(read_run_config(run, "train_endovae", "--run")["data"])
-    model = load_model(run / "checkpoints" / "best.keras", EndoVAE)
-    inception = inception_space(value_range=(0, 1)) if args.inception else None
-    normal = read_split(data, run)
+    model = load_model(run / BEST, EndoVAE)
+    inception = inception_from_flags(args, (0, 1))
+    normal = split_images(*load_processed(data, "normal"), read_json(run / SPLIT))
     groups = {"validation": normal["validation"]}
     polyps = load_polyps(data)
     if polyps is None:
@@ -74,7 +65,7 @@ def main(args: argparse.Namespace) -> None:
     mean_image = normal["train"].mean(axis=0)
     rows, score_frames = [], []
     # one draw: the first GENERATED are shown, all are measured against the validation frames
-    generated = generate(model, max(GENERATED, len(groups["validation"])), args.seed)
+    generated = model.sample(max(GENERATED, len(groups["validation"])), args.seed)
     samples, reconstructed = {"generated": generated[:GENERATED]}, {}
     for name, images in groups.items():
         scores = vae_scores(model, images)
@@ -97,67 +88,29 @@ def main(args: argparse.Namespace) -> None:
 
     quality = pd.DataFrame(rows)
     scores = pd.concat(score_frames, ignore_index=True)
-    write_csv(run / "metrics.csv", quality)
-    write_csv(run / "scores.csv", scores)
-    np.savez_compressed(run / "samples.npz", **samples)
+    write_csv(run / METRICS, quality)
+    write_csv(run / SCORES, scores)
+    np.savez_compressed(run / SAMPLES, **samples)
     sections = [("Reconstruction quality", markdown_table(quality))]
-    sections += generative_results(
-        run, model, normal, generated, reconstructed["validation"], args.seed, inception
+    generative, generative_sections = sample_metrics(
+        model.encoder, normal, generated, reconstructed["validation"], args.seed, inception
     )
+    if generative is not None:
+        write_csv(run / GENERATIVE, generative)
+    sections += generative_sections
     if polyps is not None:
         anomaly = anomaly_table(scores)
-        write_csv(run / "anomaly.csv", anomaly)
+        write_csv(run / ANOMALY, anomaly)
         sections.append(("Anomaly detection (polyps positive)", markdown_table(anomaly)))
-    draw_endovae_figures(run, demo=is_synthetic(data))
-    links = "\n\n".join(f"![{f.stem}](figures/{f.name})" for f in sorted(run.glob("figures/*.png")))
     demo = is_synthetic(data)
-    write_report(run / "report.md", "EndoVAE evaluation", [*sections, ("Figures", links)], demo)
+    # drawn from the files written, as make_figures draws them
+    saved = read_samples(run), pd.read_csv(run / SCORES)
+    save_figures(endovae_figures(read_history(run), *saved, demo), run / FIGURES)
+    links = "\n\n".join(f"![{f.stem}](figures/{f.name})" for f in sorted(run.glob("figures/*.png")))
+    write_report(run / REPORT, "EndoVAE evaluation", [*sections, ("Figures", links)], demo)
     for _, body in sections:
         print(body, end="\n\n")
-    print(f"Report: {run / 'report.md'}")
-
-
-def generate(model: keras.Model, n: int, seed: int) -> np.ndarray:
-    """Decoder outputs for `n` latent vectors drawn from N(0, I)."""
-    latent_dim = model.decoder.input_shape[-1]
-    z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
-    return model.decoder.predict(z, batch_size=64, verbose=0)
-
-
-def generative_results(
-    run: Path,
-    model: EndoVAE,
-    normal: dict[str, np.ndarray],
-    generated: np.ndarray,
-    reconstructions: np.ndarray,
-    seed: int,
-    inception: FeatureSpace | None = None,
-) -> list[tuple[str, str]]:
-    """FID, KID and PRDC of samples, validation reconstructions and (as a reference) real
-    training frames against the held-out healthy validation frames, in the features of
-    the trained encoder's penultimate layer (and of InceptionV3 when given): generative.csv
-    and the report sections."""
-    validation = normal["validation"]
-    n = len(validation)
-    if n < 2:
-        print("One validation image: too few for FID, KID and precision/recall.")
-        return []
-    train = normal["train"][np.random.default_rng(seed).permutation(len(normal["train"]))[:n]]
-    fakes = {
-        "training frames, real (reference)": train,
-        "samples: decoder(z), z ~ N(0, I)": generated[:n],
-        "reconstructions of the validation frames": reconstructions,
-    }
-    spaces = {
-        "EndoVAE encoder": model_space(model.encoder, None, "the trained EndoVAE encoder", 64)
-    }
-    if inception is not None:
-        spaces["InceptionV3"] = inception
-    table, sections = generative_report(
-        validation, fakes, spaces, f"the {n} held-out healthy validation frames", seed
-    )
-    write_csv(run / "generative.csv", table)
-    return sections
+    print(f"Report: {run / REPORT}")
 
 
 if __name__ == "__main__":

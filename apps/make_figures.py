@@ -6,11 +6,12 @@ python -m apps.make_figures --run DIR [--pdf]
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 
+from apps import registry
 from apps.common import run_app
-from preprocessing.files import InputError, read_json
+from preprocessing.files import InputError
+from training.run_folder import CONFIG, FIGURES, read_config
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,22 +25,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> None:
-    config_file = args.run / "config.json"
-    if not config_file.is_file():
+    if not (args.run / CONFIG).is_file():
         raise InputError(f"--run {args.run}: no config.json, so not a run folder of these apps")
-    app = read_json(config_file).get("app")
-    module = importlib.import_module(f"apps.{app}") if app else None
-    if not hasattr(module, "draw_figures"):
+    app = read_config(args.run).get("app")
+    draw = registry.figure_drawer(app) if app in registry.APPS else None
+    if draw is None:
         raise InputError(f"--run {args.run}: made by app {app!r}, which draws no figures")
     try:
-        module.draw_figures(args.run, args.pdf)
+        draw(args.run, args.pdf)
     except FileNotFoundError as err:
         raise InputError(
             f"--run {args.run}: {Path(err.filename).name} is missing; "
             "rerun the app with the same flags to finish the run"
         ) from err
-    figures = sorted((args.run / "figures").glob("*.png"))
-    print(f"Redrew {len(figures)} figures in {args.run / 'figures'}")
+    figures = sorted((args.run / FIGURES).glob("*.png"))
+    print(f"Redrew {len(figures)} figures in {args.run / FIGURES}")
 
 
 if __name__ == "__main__":

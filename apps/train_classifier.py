@@ -11,67 +11,56 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from apps.common import (
-    add_pair_flags,
-    add_training_flags,
-    make_parser,
-    pair_from_flags,
-    run_app,
-    start_run,
-)
-from apps.training import (
-    completed_epochs,
-    device_strategy,
-    load_model,
-    run_callbacks,
-    seed_everything,
-)
-from evaluation.figures import plot_domain_samples, plot_training_curves, save_figure
+from apps import common
+from evaluation.figures import plot_domain_samples, plot_training_curves, save_figures
 from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
-from models.classifier import compiled_classifier
-from preprocessing.digits import check_pair, domain_names, labelled_dataset, paired_split
-from preprocessing.files import read_json, write_csv
-from preprocessing.pipelines import steps_per_epoch
-
-QUICK_TRAIN, QUICK_EPOCHS, EPOCHS = 20_000, 3, 20
+from preprocessing.digit_splits import QUICK_TRAIN, paired_split
+from preprocessing.digits import domain_names
+from preprocessing.files import write_csv
+from training.devices import device_strategy, seed_everything
+from training.run_folder import (
+    FIGURES,
+    METRICS,
+    REPORT,
+    SAMPLES,
+    read_config,
+    read_history,
+    read_samples,
+    start_run,
+)
+from training.task_classifier import EPOCHS, QUICK_EPOCHS, train_task_classifier
 
 
 def parser() -> argparse.ArgumentParser:
-    p = make_parser("train_classifier", __doc__.splitlines()[0])
-    add_pair_flags(p)
-    add_training_flags(p)
+    p = common.make_parser("train_classifier", __doc__.splitlines()[0])
+    common.add_pair_flags(p)
+    common.add_training_flags(p)
     return p
 
 
 def main(args: argparse.Namespace) -> None:
-    check_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds)
+    common.check_pair_flags(args)
     out = start_run(args, identity=("pair", "mnist_resize", "seed", "batch_size", "quick"))
     seed_everything(args.seed)
-    pair = pair_from_flags(args)
+    pair = common.pair_from_flags(args)
     train, test = paired_split(len(pair.source), seed=args.seed)
     if args.quick:
         train = np.sort(np.random.default_rng(args.seed).permutation(train)[:QUICK_TRAIN])
     epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS)
     print(f"{pair.name}: {len(train)} train / {len(test)} test pairs, {epochs} epochs")
 
-    with device_strategy(args.strategy, args.mixed_precision).scope():
-        model = compiled_classifier(args.jit)
-    model.fit(
-        labelled_dataset(
-            pair.source[train],
-            pair.labels[train],
-            args.batch_size,
-            args.seed,
-            completed_epochs(out),
-        ),
-        steps_per_epoch=steps_per_epoch(len(train), args.batch_size),
-        validation_data=labelled_dataset(pair.source[test], pair.labels[test], 1024),
-        epochs=epochs,
-        callbacks=run_callbacks(out, "val_accuracy", "max"),
+    best = train_task_classifier(
+        out,
+        (pair.source[train], pair.labels[train]),
+        (pair.source[test], pair.labels[test]),
+        epochs,
+        args.seed,
+        device_strategy(args.strategy, args.mixed_precision),
+        args.batch_size,
+        args.jit,
+        tensorboard=args.tensorboard,
     )
-
-    best = load_model(out / "checkpoints" / "best.keras")
     metrics = pd.DataFrame(
         [
             {
@@ -81,9 +70,9 @@ def main(args: argparse.Namespace) -> None:
             }
         ]
     )
-    write_csv(out / "metrics.csv", metrics)
+    write_csv(out / METRICS, metrics)
     np.savez_compressed(
-        out / "samples.npz",
+        out / SAMPLES,
         source=pair.source[test[:5]],
         target=pair.target[test[:5]],
         labels=pair.labels[test[:5]],
@@ -96,7 +85,7 @@ def main(args: argparse.Namespace) -> None:
         }
     )
     write_report(
-        out / "report.md",
+        out / REPORT,
         f"Source-only classifier: {pair.name}",
         [
             ("Domain gap", markdown_table(table)),
@@ -113,17 +102,19 @@ def main(args: argparse.Namespace) -> None:
 
 def draw_figures(out: Path, pdf: bool = False) -> None:
     """Redraw this run's figures from its saved files (config, samples, history)."""
-    demo = read_json(out / "config.json")["pair"] == "digits-demo"
+    demo = read_config(out)["pair"] == "digits-demo"
     source_name, target_name = domain_names(demo)
-    samples = np.load(out / "samples.npz")
-    fig = plot_domain_samples(
-        samples["source"], samples["target"], samples["labels"], source_name, target_name, demo
-    )
-    save_figure(fig, out / "figures" / "domain_samples.png", pdf)
-    history = pd.read_csv(out / "history.csv")
-    fig = plot_training_curves(history, f"Source-only classifier on {source_name}", demo)
-    save_figure(fig, out / "figures" / "training_curves.png", pdf)
+    samples = read_samples(out)
+    figures = {
+        "domain_samples": plot_domain_samples(
+            samples["source"], samples["target"], samples["labels"], source_name, target_name, demo
+        ),
+        "training_curves": plot_training_curves(
+            read_history(out), f"Source-only classifier on {source_name}", demo
+        ),
+    }
+    save_figures(figures, out / FIGURES, pdf)
 
 
 if __name__ == "__main__":
-    run_app(main, parser())
+    common.run_app(main, parser())

@@ -12,67 +12,57 @@ that `python -m apps.train_pixelda --compare DIR` adds to PixelDA's Table 1.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
 import shutil
 from pathlib import Path
 
-import cv2
 import keras
 import numpy as np
 import pandas as pd
 
-from apps import train_classifier
-from apps.common import (
-    add_pair_flags,
-    add_training_flags,
-    make_parser,
-    pair_from_flags,
-    run_app,
-    start_run,
-)
-from apps.train_pixelda import (
-    EVAL_SIZE,
-    QUICK_EVAL_SIZE,
-    SAMPLES,
-    STEP_EPOCHS,
-    StepRate,
-    generative_results,
-    split_pairs,
+from apps import common
+from evaluation.cyclegan_figures import cyclegan_figures
+from evaluation.domain_adaptation import (
+    classifier_on_translations,
+    table1,
     table1_row,
+    translation_metrics,
 )
-from apps.training import (
-    completed_epochs,
-    device_strategy,
-    load_model,
-    run_callbacks,
-    seed_everything,
-)
-from evaluation.cyclegan_figures import draw_cyclegan_figures
-from evaluation.generative import FeatureSpace, generative_report, inception_space
+from evaluation.feature_spaces import FeatureSpace
+from evaluation.figures import save_figures
+from evaluation.generative import generative_report
 from evaluation.reports import markdown_table, write_report
-from models.classifier import compiled_classifier
 from models.cyclegan import CycleGAN, build_cyclegan
-from preprocessing.digits import adaptation_dataset, check_pair, labelled_dataset, to_unit_range
-from preprocessing.files import InputError, atomic_path, existing_path, read_json, write_csv
-from preprocessing.pipelines import steps_per_epoch
+from preprocessing.digit_splits import Splits, split_pairs
+from preprocessing.digits import DigitPair
+from preprocessing.files import InputError, write_csv
+from preprocessing.image_folders import image_folder
+from preprocessing.unpaired import Domains, digit_domains, folder_domains, unpaired_dataset
+from training import run_folder, task_classifier
+from training.callbacks import EpochSamples, StepRate, run_callbacks, sample_epochs
+from training.devices import device_strategy, seed_everything
+from training.run_folder import completed_epochs, read_config, read_history, read_samples, start_run
+from training.saving import load_model
+from training.schedule import STEP_EPOCHS, schedule
 
 DIGITS_BATCH, FOLDER_BATCH, FOLDER_SIZE = 8, 1, 128
 DIGITS_EPOCHS, FOLDER_EPOCHS = 10, 200  # without --steps: full passes over the training set
-QUICK_STEPS, QUICK_EPOCHS = 300, 3
+SAMPLES_SHOWN = 8  # fixed images of each domain translated at the sample epochs
 SAMPLE_EPOCHS = 5  # epochs whose fixed translations samples.npz keeps (first, last, between)
 CLASSIFIER = "classifier"  # subfolder: the task classifier trained on translated images
+FIGURES_MD = "\n\n".join(
+    f"![{name}](figures/{name}.png)" for name in ("cycle_a", "cycle_b", "losses")
+)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = make_parser("train_cyclegan", __doc__.splitlines()[0])
-    add_pair_flags(p)
+    p = common.make_parser("train_cyclegan", __doc__.splitlines()[0])
+    common.add_pair_flags(p)
     p.set_defaults(batch_size=None)  # DIGITS_BATCH, or FOLDER_BATCH (the paper's 1)
     folders = p.add_argument_group("any two folders of unpaired images (instead of --pair)")
     folders.add_argument("--domain-a", type=Path, help="folder of domain A images")
     folders.add_argument("--domain-b", type=Path, help="folder of domain B images")
     folders.add_argument("--size", type=int, help=f"image side (default {FOLDER_SIZE})")
-    add_training_flags(p)
+    common.add_training_flags(p)
     p.add_argument(
         "--steps", type=int, help=f"train steps in all (cut into --epochs, default {STEP_EPOCHS})"
     )
@@ -84,57 +74,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--filters", type=int, default=64, help="filters of the first layers (the paper's 64)"
     )
-    p.add_argument(
-        "--inception",
-        action="store_true",
-        help="also FID/KID/PRDC in InceptionV3 features (downloads its weights: Colab); "
-        "the only feature space for --domain-a/--domain-b",
-    )
+    common.add_inception_flag(p, "; the only feature space for --domain-a/--domain-b")
     p.add_argument(
         "--classifier-epochs",
         type=int,
-        help=f"digits: task classifier epochs (default {train_classifier.EPOCHS}, "
-        f"{train_classifier.QUICK_EPOCHS} with --quick)",
+        help=f"digits: task classifier epochs (default {task_classifier.EPOCHS}, "
+        f"{task_classifier.QUICK_EPOCHS} with --quick)",
     )
     return p
-
-
-@dataclasses.dataclass
-class Domains:
-    """Unpaired training images of A and B (uint8) and the fixed images drawn every epoch."""
-
-    names: tuple[str, str]
-    a: np.ndarray
-    b: np.ndarray
-    samples_a: np.ndarray
-    samples_b: np.ndarray
-    demo: bool = False
-
-
-def domain_folder(folder: Path, flag: str) -> Path:
-    """`folder`, an existing folder (else an `InputError` naming `flag`)."""
-    return existing_path(folder, flag, "unpaired images of one domain", folder=True)
-
-
-def read_image_folder(folder: Path, size: int, flag: str) -> np.ndarray:
-    """Every readable image of `folder` (sorted by name), RGB uint8 resized to size x size.
-
-    Unreadable files are skipped and counted in one line; a missing folder or one without
-    any readable image is an `InputError`.
-    """
-    folder = domain_folder(folder, flag)
-    images, skipped = [], []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            skipped.append(path.name)
-            continue
-        images.append(cv2.resize(image[..., ::-1], (size, size), interpolation=cv2.INTER_AREA))
-    if skipped:
-        print(f"{flag} {folder}: skipped {len(skipped)} unreadable files (first: {skipped[0]})")
-    if not images:
-        raise InputError(f"{flag} {folder}: no readable image in it")
-    return np.stack(images)
 
 
 def check_domain_flags(args: argparse.Namespace) -> bool:
@@ -148,131 +95,36 @@ def check_domain_flags(args: argparse.Namespace) -> bool:
     if folders and args.size is not None and (args.size < 16 or args.size % 4):
         raise InputError(f"--size {args.size}: choose a multiple of 4, at least 16")
     if folders:
-        domain_folder(args.domain_a, "--domain-a")
-        domain_folder(args.domain_b, "--domain-b")
+        image_folder(args.domain_a, "--domain-a")
+        image_folder(args.domain_b, "--domain-b")
     else:
-        check_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds)
+        common.check_pair_flags(args)
     return folders
-
-
-def folder_domains(args: argparse.Namespace) -> Domains:
-    size = args.size or FOLDER_SIZE
-    a = read_image_folder(args.domain_a, size, "--domain-a")
-    b = read_image_folder(args.domain_b, size, "--domain-b")
-    rng = np.random.default_rng(args.seed)
-    return Domains(
-        (args.domain_a.name, args.domain_b.name),
-        a,
-        b,
-        a[np.sort(rng.permutation(len(a))[:SAMPLES])],
-        b[np.sort(rng.permutation(len(b))[:SAMPLES])],
-    )
-
-
-def schedule(args: argparse.Namespace, n_train: int) -> tuple[int, int]:
-    """(epochs, steps per epoch) from --steps / --epochs / --quick."""
-    steps = args.steps or (QUICK_STEPS if args.quick else None)
-    if steps is not None:
-        epochs = args.epochs or (QUICK_EPOCHS if args.quick else STEP_EPOCHS)
-        return epochs, math.ceil(steps / epochs)
-    default = FOLDER_EPOCHS if args.domain_a else DIGITS_EPOCHS
-    return args.epochs or default, max(1, n_train // args.batch_size)
-
-
-def unpaired_dataset(a: np.ndarray, b: np.ndarray, batch_size: int, seed: int, start_step: int):
-    """Endless `(x_a, x_b)` batches in [-1, 1], each domain in its own seeded order
-    (`adaptation_dataset` without labels)."""
-    no_labels = np.zeros(len(a), np.int64)
-    ds = adaptation_dataset(a, no_labels, b, batch_size, seed, start_step)
-    return ds.map(lambda source, target: (source[0], target))
-
-
-def translate(generator: keras.Model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """uint8 images through a generator, in batches; uint8 results."""
-    parts = [
-        keras.ops.convert_to_numpy(
-            generator(to_unit_range(images[i : i + batch_size]), training=False)
-        )
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.round((np.concatenate(parts) + 1) * 127.5).clip(0, 255).astype(np.uint8)
-
-
-def sample_epochs(epochs: int, count: int = SAMPLE_EPOCHS) -> set[int]:
-    """Up to `count` epochs spread from the first to the last."""
-    return {int(e) for e in np.round(np.linspace(1, epochs, min(count, epochs)))}
-
-
-class TranslationSamples(keras.callbacks.Callback):
-    """At the end of the `sample_epochs`, translate the fixed images A -> B -> A and
-    B -> A -> B and add them to samples.npz (uint8), which the figures are drawn from.
-
-    Epochs that a resumed run redoes replace their entries, as in history.csv.
-    """
-
-    def __init__(self, path: Path, domains: Domains, epochs: set[int]):
-        super().__init__()
-        self.path, self.domains, self.epochs = Path(path), domains, epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 not in self.epochs:
-            return
-        gan, a, b = self.model, self.domains.samples_a, self.domains.samples_b
-        ab, ba = translate(gan.generator_ab, a), translate(gan.generator_ba, b)
-        new = {"ab": ab, "aba": translate(gan.generator_ba, ab)}
-        new |= {"ba": ba, "bab": translate(gan.generator_ab, ba)}
-        keep = {key: np.zeros((0, *v.shape), np.uint8) for key, v in new.items()}
-        keep["epochs"] = np.zeros(0, int)
-        if self.path.exists():
-            with np.load(self.path) as saved:
-                earlier = saved["epochs"] < epoch + 1
-                keep = {key: saved[key][earlier] for key in keep}
-        with atomic_path(self.path) as tmp:
-            np.savez_compressed(
-                tmp,
-                names=np.array(self.domains.names),
-                a=a,
-                b=b,
-                epochs=np.append(keep["epochs"], epoch + 1),
-                **{key: np.concatenate([keep[key], value[None]]) for key, value in new.items()},
-            )
 
 
 def main(args: argparse.Namespace) -> None:
     folders = check_domain_flags(args)
-    inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
+    inception = common.inception_from_flags(args, (0, 255))
     args.batch_size = args.batch_size or (FOLDER_BATCH if folders else DIGITS_BATCH)
-    identity = (
-        "pair",
-        "mnist_resize",
-        "domain_a",
-        "domain_b",
-        "size",
-        "seed",
-        "batch_size",
-        "quick",
-        "steps",
-    )
-    out = start_run(args, (*identity, "epochs", "residual_blocks", "filters"))
+    identity = ("pair", "mnist_resize", "domain_a", "domain_b", "size", "seed", "batch_size")
+    identity += ("quick", "steps", "epochs", "residual_blocks", "filters")
+    out = start_run(args, identity)
     if args.restart:
         shutil.rmtree(out / CLASSIFIER, ignore_errors=True)
     seed_everything(args.seed)
     pair = splits = None
     if folders:
-        domains = folder_domains(args)
+        size = args.size or FOLDER_SIZE
+        domains = folder_domains(args.domain_a, args.domain_b, size, args.seed, SAMPLES_SHOWN)
     else:
-        pair = pair_from_flags(args)
+        pair = common.pair_from_flags(args)
         splits = split_pairs(len(pair.source), args.seed)
-        # Target images of the training pairs, in their own order: no pairing, no label.
-        domains = Domains(
-            (pair.source_name, pair.target_name),
-            pair.source[splits.train],
-            pair.target[splits.train],
-            pair.source[splits.test[:SAMPLES]],
-            pair.target[splits.test[:SAMPLES]],
-            pair.demo,
-        )
-    epochs, steps = schedule(args, min(len(domains.a), len(domains.b)))
+        domains = digit_domains(pair, splits, SAMPLES_SHOWN)
+    default_epochs = FOLDER_EPOCHS if folders else DIGITS_EPOCHS
+    n_train = min(len(domains.a), len(domains.b))
+    epochs, steps = schedule(
+        n_train, args.batch_size, default_epochs, args.steps, args.epochs, args.quick
+    )
     print(
         f"{domains.names[0]} ({len(domains.a)} images) <-> {domains.names[1]} "
         f"({len(domains.b)} images): {epochs} epochs x {steps} steps of {args.batch_size}"
@@ -287,6 +139,12 @@ def main(args: argparse.Namespace) -> None:
             args.seed,
             jit_compile=args.jit,
         )
+    samples = EpochSamples(
+        out / run_folder.SAMPLES,
+        sample_epochs(epochs, SAMPLE_EPOCHS),
+        {"names": np.array(domains.names), "a": domains.samples_a, "b": domains.samples_b},
+        lambda gan: gan.cycles(domains.samples_a, domains.samples_b),
+    )
     model.fit(
         unpaired_dataset(
             domains.a, domains.b, args.batch_size, args.seed, completed_epochs(out) * steps
@@ -297,14 +155,12 @@ def main(args: argparse.Namespace) -> None:
             out,
             "cycle_loss",  # unsupervised: how well both cycles reconstruct
             "min",
-            extra=[
-                StepRate(),
-                TranslationSamples(out / "samples.npz", domains, sample_epochs(epochs)),
-            ],
+            extra=[StepRate(), samples],
             save_last=False,  # the resume state holds the last weights
+            tensorboard=args.tensorboard,
         ),
     )
-    best = load_model(out / "checkpoints" / "best.keras", CycleGAN)
+    best = load_model(out / run_folder.BEST, CycleGAN)
     if pair is None:
         write_folder_results(out, best, domains, args, inception)
     else:
@@ -312,66 +168,48 @@ def main(args: argparse.Namespace) -> None:
     print(f"Run folder: {out}")
 
 
-def train_task_classifier(
-    folder: Path,
-    train: tuple[np.ndarray, np.ndarray],
-    validation: tuple[np.ndarray, np.ndarray],
-    args: argparse.Namespace,
-) -> keras.Model:
-    """The PixelDA paper's task classifier, trained as apps.train_classifier trains it, with
-    its own checkpoints and resume state in `folder`; returns its best.keras."""
-    epochs = args.classifier_epochs or (
-        train_classifier.QUICK_EPOCHS if args.quick else train_classifier.EPOCHS
-    )
-    batch_size = train_classifier.parser().get_default("batch_size")
-    with device_strategy(args.strategy, args.mixed_precision).scope():
-        model = compiled_classifier(args.jit)
-    model.fit(
-        labelled_dataset(*train, batch_size, args.seed, completed_epochs(folder)),
-        steps_per_epoch=steps_per_epoch(len(train[0]), batch_size),
-        validation_data=labelled_dataset(*validation, 1024),
-        epochs=epochs,
-        callbacks=run_callbacks(folder, "val_accuracy", "max", save_last=False),
-    )
-    return load_model(folder / "checkpoints" / "best.keras")
-
-
 def write_digit_results(
-    out: Path, gan: CycleGAN, pair, splits, args, inception: FeatureSpace | None
+    out: Path,
+    gan: CycleGAN,
+    pair: DigitPair,
+    splits: Splits,
+    args: argparse.Namespace,
+    inception: FeatureSpace | None,
 ) -> None:
     """Translate the MNIST training images, train the task classifier on them with their
     MNIST labels (chosen on translated MNIST test images), measure it on MNIST-M; FID, KID
     and PRDC of translations vs held-out MNIST-M as train_pixelda measures PixelDA's."""
-    rng = np.random.default_rng(args.seed)
-    train, test = splits.train, splits.test
-    if args.quick:
-        train = np.sort(rng.permutation(train)[: train_classifier.QUICK_TRAIN])
-    validation = np.sort(rng.permutation(test)[: QUICK_EVAL_SIZE if args.quick else EVAL_SIZE])
-    print(f"Translating {len(train) + len(validation)} {pair.source_name} images ...")
-    translated = translate(gan.generator_ab, pair.source[train])
-    classifier = train_task_classifier(
-        out / CLASSIFIER,
-        (translated, pair.labels[train]),
-        (translate(gan.generator_ab, pair.source[validation]), pair.labels[validation]),
-        args,
+    epochs = args.classifier_epochs or (
+        task_classifier.QUICK_EPOCHS if args.quick else task_classifier.EPOCHS
+    )
+    strategy = device_strategy(args.strategy, args.mixed_precision)
+
+    def fit(train: tuple, validation: tuple) -> keras.Model:
+        return task_classifier.train_task_classifier(
+            out / CLASSIFIER,
+            train,
+            validation,
+            epochs,
+            args.seed,
+            strategy,
+            jit=args.jit,
+            save_last=False,
+            tensorboard=args.tensorboard,
+        )
+
+    classifier, train, validation = classifier_on_translations(
+        gan.translate, pair, splits, args.seed, args.quick, fit
     )
     row = table1_row("CycleGAN + classifier", classifier, pair, splits)
     row["train_images"] = len(train)
-    write_csv(out / "metrics.csv", pd.DataFrame([row]))
+    write_csv(out / run_folder.METRICS, pd.DataFrame([row]))
     draw_figures(out)
-    _, sections = generative_results(
-        out, pair, splits, lambda x: translate(gan.generator_ab, x), "CycleGAN", args, inception
+    cache = out / run_folder.CHECKPOINTS / "target_features.keras"
+    generative, sections = translation_metrics(
+        pair, splits, gan.translate, "CycleGAN", args.seed, args.quick, cache, inception
     )
-    table = pd.DataFrame([row])[
-        ["model", "source_test_accuracy", "target_test_accuracy", "target_all_accuracy"]
-    ]
-    table = table.rename(
-        columns={
-            "source_test_accuracy": f"{pair.source_name} test accuracy",
-            "target_test_accuracy": f"{pair.target_name} test-split accuracy",
-            "target_all_accuracy": f"{pair.target_name} whole-set accuracy",
-        }
-    )
+    write_csv(out / run_folder.GENERATIVE, generative)
+    table = table1([row], pair)
     note = (
         f"The task classifier learned on {len(train)} {pair.source_name} training images "
         f"translated by G_AB, with their {pair.source_name} labels; best.keras was chosen on "
@@ -380,7 +218,7 @@ def write_digit_results(
         f"is train_pixelda's ({len(splits.target_test)} images, seed {args.seed})."
     )
     write_report(
-        out / "report.md",
+        out / run_folder.REPORT,
         f"CycleGAN: {pair.name}",
         [
             ("Table 1 row", f"{markdown_table(table)}\n\n{note}"),
@@ -394,37 +232,33 @@ def write_digit_results(
         print(body)
 
 
-FIGURES_MD = "\n\n".join(
-    f"![{name}](figures/{name}.png)" for name in ("cycle_a", "cycle_b", "losses")
-)
-
-
 def write_folder_results(
-    out: Path, gan: CycleGAN, domains: Domains, args, inception: FeatureSpace | None
+    out: Path,
+    gan: CycleGAN,
+    domains: Domains,
+    args: argparse.Namespace,
+    inception: FeatureSpace | None,
 ) -> None:
     """metrics.csv (image counts and the final epoch's losses), report.md, the figures, and
     with --inception generative.csv: translations A -> B vs the real B images."""
-    last = pd.read_csv(out / "history.csv").iloc[-1]
+    last = read_history(out).iloc[-1]
     row = {"model": "CycleGAN", "images_a": len(domains.a), "images_b": len(domains.b)}
     row |= {k: float(last[k]) for k in CycleGAN.LOSSES if k in last}
-    write_csv(out / "metrics.csv", pd.DataFrame([row]))
+    write_csv(out / run_folder.METRICS, pd.DataFrame([row]))
     draw_figures(out)
     a, b = domains.names
     sections = [("Generative metrics", "Pass --inception for FID, KID and PRDC.")]
     if inception is not None:
         generative, sections = generative_report(
             domains.b,
-            {
-                f"{a}, not translated": domains.a,
-                f"CycleGAN {a} -> {b}": translate(gan.generator_ab, domains.a),
-            },
+            {f"{a}, not translated": domains.a, f"CycleGAN {a} -> {b}": gan.translate(domains.a)},
             {"InceptionV3": inception},
             f"all {len(domains.b)} {b} images (also trained on: there is no held-out set)",
             args.seed,
         )
-        write_csv(out / "generative.csv", generative)
+        write_csv(out / run_folder.GENERATIVE, generative)
     write_report(
-        out / "report.md",
+        out / run_folder.REPORT,
         f"CycleGAN: {a} <-> {b}",
         [
             ("Final losses", markdown_table(pd.DataFrame([row]))),
@@ -436,11 +270,17 @@ def write_folder_results(
 
 
 def draw_figures(out: Path, pdf: bool = False) -> None:
-    """Redraw this run's figures from config.json, history.csv and samples.npz alone."""
-    config = read_json(out / "config.json")
+    """Redraw this run's figures from config.json, history.csv and samples.npz alone (and
+    the task classifier's history.csv, where the run trained it)."""
+    config = read_config(out)
     demo = config.get("pair") == "digits-demo" and not config.get("domain_a")
-    draw_cyclegan_figures(out, pdf, demo)
+    classifier = out / CLASSIFIER
+    classifier_history = (
+        read_history(classifier) if (classifier / run_folder.HISTORY).exists() else None
+    )
+    figures = cyclegan_figures(read_history(out), read_samples(out), classifier_history, demo)
+    save_figures(figures, out / run_folder.FIGURES, pdf)
 
 
 if __name__ == "__main__":
-    run_app(main, parser())
+    common.run_app(main, parser())

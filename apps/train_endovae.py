@@ -10,21 +10,29 @@ import dataclasses
 from pathlib import Path
 
 import keras
+import pandas as pd
 
-from apps.common import add_training_flags, make_parser, run_app, start_run
-from apps.training import (
-    LinearWarmup,
-    completed_epochs,
-    device_strategy,
-    plateau_callbacks,
-    seed_everything,
-)
-from evaluation.endovae_figures import draw_endovae_figures
+from apps.common import add_training_flags, make_parser, run_app
+from evaluation.endovae_figures import endovae_figures
+from evaluation.figures import save_figures
 from models.endovae import PRESETS, RECONSTRUCTIONS, EndoVAE, Preset
-from preprocessing.files import read_json, write_json
 from preprocessing.kvasir import is_synthetic, load_processed
 from preprocessing.kvasir_split import ORDERS, split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
+from training.callbacks import LinearWarmup, plateau_callbacks
+from training.devices import device_strategy, seed_everything
+from training.run_folder import (
+    BEST,
+    FIGURES,
+    SAMPLES,
+    SCORES,
+    completed_epochs,
+    read_config,
+    read_history,
+    read_samples,
+    start_run,
+    stored_split,
+)
 
 QUICK_EPOCHS, QUICK_BATCH = 15, 16
 MONITOR = "val_total_loss"
@@ -68,10 +76,7 @@ def main(args: argparse.Namespace) -> None:
     )
     out = start_run(args, identity=("data", "seed", "quick", "beta", "preset", *PRESET_FLAGS))
     seed_everything(args.seed)
-    if completed_epochs(out) and (out / "split.json").exists():
-        split = read_json(out / "split.json")  # a resumed run keeps its split
-    else:
-        write_json(out / "split.json", split)
+    split = stored_split(out, split)
     images = split_images(normal, names, split)
     train = training_images(images, split, chosen.copies, args.seed)
     print(
@@ -92,17 +97,23 @@ def main(args: argparse.Namespace) -> None:
         steps_per_epoch=steps_per_epoch(len(train), chosen.batch_size),
         validation_data=array_batches(images["validation"], chosen.batch_size),
         epochs=chosen.epochs,
-        callbacks=[*warmup, *plateau_callbacks(out, MONITOR)],
+        callbacks=[*warmup, *plateau_callbacks(out, MONITOR, tensorboard=args.tensorboard)],
         verbose=2,
     )
     draw_figures(out)
-    print(f"Best model: {out / 'checkpoints' / 'best.keras'}")
+    print(f"Best model: {out / BEST}")
     print(f"Next: python -m apps.evaluate_endovae --run {out}")
 
 
 def draw_figures(out: Path, pdf: bool = False) -> None:
-    """Redraw this run's figures from its saved files (`apps.make_figures`)."""
-    draw_endovae_figures(out, pdf, is_synthetic(read_json(out / "config.json")["data"]))
+    """Redraw this run's figures from its saved files (`apps.make_figures`): the history,
+    and once evaluate_endovae has run, its samples and anomaly scores."""
+    demo = is_synthetic(read_config(out)["data"])
+    samples = scores = None
+    if (out / SAMPLES).exists():
+        samples = read_samples(out)
+        scores = pd.read_csv(out / SCORES)
+    save_figures(endovae_figures(read_history(out), samples, scores, demo), out / FIGURES, pdf)
 
 
 if __name__ == "__main__":

@@ -15,32 +15,44 @@ import keras
 import numpy as np
 import pandas as pd
 
-from apps.common import add_training_flags, make_parser, read_run_config, run_app, start_run
-from apps.evaluate_endovae import load_polyps
-from apps.training import (
-    completed_epochs,
-    device_strategy,
-    load_model,
-    plateau_callbacks,
-    seed_everything,
-)
-from evaluation.endovae_figures import plot_image_grid, plot_roc, plot_score_histograms
-from evaluation.figures import plot_training_curves, save_figure, titled
-from evaluation.metrics import anomaly_table, vae_scores
+from apps.common import add_training_flags, make_parser, run_app
+from evaluation.anomaly import anomaly_table, vae_scores
+from evaluation.figures import save_figures
+from evaluation.flow_figures import flow_figures
 from evaluation.reports import markdown_table, write_report
 from models.endovae import EndoVAE
 from models.flows import MAF, SPACES
-from preprocessing.files import InputError, read_json, write_csv, write_json
-from preprocessing.kvasir import is_synthetic, load_processed
+from preprocessing.files import InputError, read_json, write_csv
+from preprocessing.kvasir import is_synthetic, load_polyps, load_processed
 from preprocessing.kvasir_split import split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
+from training.callbacks import plateau_callbacks
+from training.devices import device_strategy, seed_everything
+from training.run_folder import (
+    ANOMALY,
+    BEST,
+    FIGURES,
+    METRICS,
+    REPORT,
+    SAMPLES,
+    SCORES,
+    SPLIT,
+    completed_epochs,
+    read_config,
+    read_history,
+    read_run_config,
+    read_samples,
+    start_run,
+    stored_split,
+)
+from training.saving import load_model
 
 EPOCHS, BATCH = 500, 128
 QUICK_EPOCHS, QUICK_BATCH = 15, 32
 HIDDEN = {"pixels": [512, 512], "latent": [64, 64]}
 MONITOR = "val_nll"
-SAMPLES = 16
-LOGGED = ("nll", "bits_per_dim")
+SAMPLED = 16  # images drawn from the flow
+FLOW_FIGURES = ("history", "samples", "roc", "score_histograms")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,10 +88,10 @@ def main(args: argparse.Namespace) -> None:
     vae = None
     if args.vae_run:
         read_run_config(args.vae_run, "train_endovae", "--vae-run")
-        vae = load_model(args.vae_run / "checkpoints" / "best.keras", EndoVAE)
+        vae = load_model(args.vae_run / BEST, EndoVAE)
     normal, names = load_processed(args.data, "normal")
     split = (
-        read_json(args.vae_run / "split.json")  # the same validation images for every detector
+        read_json(args.vae_run / SPLIT)  # the same validation images for every detector
         if args.vae_run
         else split_names(names, args.val_fraction, args.seed, args.quick)
     )
@@ -88,7 +100,7 @@ def main(args: argparse.Namespace) -> None:
     identity = ("data", "seed", "quick", "space", "vae_run", "transforms", "hidden", "side")
     out = start_run(args, identity=(*identity, "batch_size", "val_fraction", "copies"))
     seed_everything(args.seed)
-    split = run_split(out, split)
+    split = stored_split(out, split)
     images = split_images(normal, names, split)
     train_images = training_images(images, split, args.copies, args.seed)
     train = flow_inputs(train_images, args.space, args.side, vae)
@@ -108,22 +120,13 @@ def main(args: argparse.Namespace) -> None:
         steps_per_epoch=steps_per_epoch(len(train), args.batch_size),
         validation_data=array_batches(validation, args.batch_size),
         epochs=epochs,
-        callbacks=plateau_callbacks(out, MONITOR),
+        callbacks=plateau_callbacks(out, MONITOR, tensorboard=args.tensorboard),
         verbose=2,
     )
-    best = load_model(out / "checkpoints" / "best.keras", MAF)
+    best = load_model(out / BEST, MAF)
     evaluate(args, out, best, vae, images["validation"])
     draw_figures(out)
-    print(f"Report: {out / 'report.md'}")
-
-
-def run_split(out: Path, split: dict) -> dict:
-    """The split a resumed run stored, else `split` (the EndoVAE run's, or the same seeded
-    split train_endovae makes), now stored."""
-    if completed_epochs(out) and (out / "split.json").exists():
-        return read_json(out / "split.json")
-    write_json(out / "split.json", split)
-    return split
+    print(f"Report: {out / REPORT}")
 
 
 def evaluate(
@@ -150,7 +153,7 @@ def evaluate(
             frame["neg_elbo"], frame["recon_error"] = scores["neg_elbo"], scores["recon_error"]
         frames.append(frame)
     scores = merge_compared(pd.concat(frames, ignore_index=True), out, args.compare)
-    write_csv(out / "scores.csv", scores)
+    write_csv(out / SCORES, scores)
     bits = scores.groupby("group")[f"maf_{args.space}"].mean() / (model.dims * np.log(2))
     metrics = pd.DataFrame(
         [
@@ -158,34 +161,34 @@ def evaluate(
             for g, b in bits.items()
         ]
     )
-    write_csv(out / "metrics.csv", metrics)
+    write_csv(out / METRICS, metrics)
     sections = [(f"Bits per dimension, MAF on {args.space}", markdown_table(metrics))]
     if polyps is not None:
         anomaly = anomaly_table(scores)
-        write_csv(out / "anomaly.csv", anomaly)
+        write_csv(out / ANOMALY, anomaly)
         sections.append(("Anomaly detection (polyps positive)", markdown_table(anomaly)))
     start = time.perf_counter()
-    samples = model.sample(SAMPLES, seed=args.seed)
-    print(f"{SAMPLES} samples in {time.perf_counter() - start:.1f} s (sequential inversion)")
+    samples = model.sample(SAMPLED, seed=args.seed)
+    print(f"{SAMPLED} samples in {time.perf_counter() - start:.1f} s (sequential inversion)")
     if args.space == "latent":
         samples = keras.ops.convert_to_numpy(vae.decoder(samples))
     else:
-        samples = samples.reshape(SAMPLES, args.side, args.side, -1)
-    np.savez_compressed(out / "samples.npz", samples=samples)
-    links = "\n\n".join(f"![{n}](figures/{n}.png)" for n in FIGURES)
+        samples = samples.reshape(SAMPLED, args.side, args.side, -1)
+    np.savez_compressed(out / SAMPLES, samples=samples)
+    links = "\n\n".join(f"![{n}](figures/{n}.png)" for n in FLOW_FIGURES)
     title = f"MAF on {args.space}"
-    write_report(out / "report.md", title, [*sections, ("Figures", links)], is_synthetic(args.data))
+    write_report(out / REPORT, title, [*sections, ("Figures", links)], is_synthetic(args.data))
     for _, body in sections:
         print(body, end="\n\n")
 
 
 def merge_compared(scores: pd.DataFrame, out: Path, runs: list[Path]) -> pd.DataFrame:
     """Add the detector columns of other train_flow runs scored on the same images."""
-    split = read_json(out / "split.json")
+    split = read_json(out / SPLIT)
     for run in runs:
         config = read_run_config(run, "train_flow", "--compare")
-        other = pd.read_csv(run / "scores.csv") if (run / "scores.csv").exists() else None
-        if other is None or read_json(run / "split.json") != split or len(other) != len(scores):
+        other = pd.read_csv(run / SCORES) if (run / SCORES).exists() else None
+        if other is None or read_json(run / SPLIT) != split or len(other) != len(scores):
             raise InputError(
                 f"--compare {run}: not scored on the same images as this run (train it with the "
                 "same --data, --seed, --val-fraction and --vae-run, and let it finish)"
@@ -195,30 +198,16 @@ def merge_compared(scores: pd.DataFrame, out: Path, runs: list[Path]) -> pd.Data
     return scores
 
 
-FIGURES = ("history", "samples", "roc", "score_histograms")
-
-
 def draw_figures(out: Path, pdf: bool = False) -> None:
     """Redraw this run's figures from its saved files (`apps.make_figures`)."""
-    config = read_json(out / "config.json")
-    demo, space = is_synthetic(config["data"]), config["space"]
-    history = pd.read_csv(out / "history.csv")
-    title = f"MAF on {space}: negative log-likelihood"
-    figures = {"history": plot_training_curves(history, title, demo, metrics=LOGGED)}
-    if (out / "samples.npz").exists():
-        samples = np.load(out / "samples.npz")["samples"]
-        decoded = " (decoded by the EndoVAE)" if space == "latent" else ""
-        title = titled(f"MAF samples on {space}{decoded}", demo)
-        figures["samples"] = plot_image_grid(samples, title, cols=4)
-        scores = pd.read_csv(out / "scores.csv")
-        if scores["group"].nunique() == 2:
-            title = titled("Anomaly detection: polyps vs validation normal", demo)
-            figures["roc"] = plot_roc(scores, title)
-            figures["score_histograms"] = plot_score_histograms(
-                scores, titled("Anomaly scores", demo)
-            )
-    for name, fig in figures.items():
-        save_figure(fig, out / "figures" / name, pdf)
+    config = read_config(out)
+    samples = scores = None
+    if (out / SAMPLES).exists():
+        samples, scores = read_samples(out)["samples"], pd.read_csv(out / SCORES)
+    figures = flow_figures(
+        read_history(out), config["space"], samples, scores, is_synthetic(config["data"])
+    )
+    save_figures(figures, out / FIGURES, pdf)
 
 
 if __name__ == "__main__":

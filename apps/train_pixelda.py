@@ -8,69 +8,57 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 
-from apps import train_classifier
-from apps.common import (
-    add_pair_flags,
-    add_training_flags,
-    make_parser,
-    pair_from_flags,
-    read_run_config,
-    run_app,
-    start_run,
+from apps import common, registry
+from evaluation.domain_adaptation import (
+    TABLE1,
+    epoch_accuracies,
+    table1,
+    table1_row,
+    translation_metrics,
 )
-from apps.training import (
-    completed_epochs,
-    device_strategy,
-    load_model,
-    run_callbacks,
-    seed_everything,
-)
-from evaluation.figures import save_figure
-from evaluation.generative import (
-    FeatureSpace,
-    generative_report,
-    inception_space,
-    target_feature_space,
-)
-from evaluation.metrics import accuracy, predict_digits
+from evaluation.feature_spaces import FeatureSpace
+from evaluation.figures import save_figures
+from evaluation.metrics import predict_digits
 from evaluation.pixelda_figures import plot_pixelda_history, plot_pixelda_samples
 from evaluation.reports import markdown_table, write_report
 from models.pixelda import PRESETS, PixelDA, build_pixelda
-from preprocessing.digits import (
-    DigitPair,
-    adaptation_dataset,
-    check_pair,
-    labelled_dataset,
-    paired_split,
-    to_unit_range,
+from preprocessing.digit_pipelines import adaptation_dataset, labelled_dataset
+from preprocessing.digit_splits import Splits, split_pairs
+from preprocessing.digits import DigitPair
+from preprocessing.files import InputError, write_csv
+from training import run_folder
+from training.callbacks import EpochMetrics, StepRate, run_callbacks
+from training.devices import device_strategy, seed_everything
+from training.run_folder import (
+    completed_epochs,
+    read_config,
+    read_history,
+    read_metrics_row,
+    read_run_config,
+    read_samples,
+    start_run,
 )
-from preprocessing.files import InputError, read_json, write_csv
+from training.saving import load_model
+from training.schedule import STEP_EPOCHS, schedule
 
-VALIDATION_SIZE = 1000  # labelled target images that choose best.keras, nothing else
-EVAL_SIZE, QUICK_EVAL_SIZE = 5000, 2000  # images per per-epoch accuracy (history.csv)
-QUICK_STEPS, STEP_EPOCHS = 300, 10  # --quick run; epochs a --steps run is cut into
-SAMPLES = 8
-GENERATIVE_SIZE, QUICK_GENERATIVE_SIZE = 5000, 1000  # images per set for FID, KID, PRDC
-KID_SUBSETS, QUICK_KID_SUBSETS = 100, 20
-FEATURE_EPOCHS, QUICK_FEATURE_EPOCHS = 10, 3  # the evaluation-only feature classifier
+SAMPLES_SHOWN = 8  # test pairs in samples.npz: source, generated, target
+BASELINE = "baseline"  # subfolder: the source-only classifier trained without --baseline
 
 
 def parser() -> argparse.ArgumentParser:
-    p = make_parser("train_pixelda", __doc__.splitlines()[0])
-    add_pair_flags(p)
-    add_training_flags(p)
+    p = common.make_parser("train_pixelda", __doc__.splitlines()[0])
+    common.add_pair_flags(p)
+    common.add_training_flags(p)
     p.add_argument("--preset", choices=sorted(PRESETS), default="homework")
     p.set_defaults(batch_size=None)  # the preset's
-    p.add_argument("--steps", type=int, help="train steps in all (cut into --epochs, default 10)")
+    p.add_argument(
+        "--steps", type=int, help=f"train steps in all (cut into --epochs, default {STEP_EPOCHS})"
+    )
     p.add_argument("--baseline", type=Path, help="a train_classifier run folder (source only)")
     p.add_argument(
         "--compare",
@@ -80,71 +68,15 @@ def parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="train_cyclegan run folders (same --pair, --seed): their rows join Table 1",
     )
-    p.add_argument(
-        "--inception",
-        action="store_true",
-        help="also FID/KID/PRDC in InceptionV3 features (downloads its weights: Colab)",
-    )
+    common.add_inception_flag(p)
     return p
 
 
-@dataclasses.dataclass
-class Splits:
-    """Indices of the pairs: training, target validation (1,000) and the rest of the test."""
-
-    train: np.ndarray
-    test: np.ndarray
-    validation: np.ndarray
-    target_test: np.ndarray
-
-
-def split_pairs(n: int, seed: int) -> Splits:
-    """The seeded 20% paired test split; its first 1,000 (seeded order) validate on the target."""
-    train, test = paired_split(n, 0.2, seed)
-    shuffled = np.random.default_rng(seed).permutation(test)
-    n_val = min(VALIDATION_SIZE, len(test) // 2)
-    return Splits(train, test, np.sort(shuffled[:n_val]), np.sort(shuffled[n_val:]))
-
-
-def schedule(args: argparse.Namespace, n_train: int, batch_size: int) -> tuple[int, int]:
-    """(epochs, steps per epoch) from --steps / --epochs / --quick and the preset."""
-    steps = args.steps or (QUICK_STEPS if args.quick else None)
-    if steps is not None:
-        epochs = args.epochs or (3 if args.quick else STEP_EPOCHS)
-        return epochs, math.ceil(steps / epochs)
-    return args.epochs or PRESETS[args.preset].epochs, n_train // batch_size
-
-
-class EpochAccuracies(keras.callbacks.Callback):
-    """Add T's accuracy on fixed labelled sets to each epoch's logs (no training on them)."""
-
-    def __init__(self, sets: dict[str, tuple[np.ndarray, np.ndarray]]):
-        super().__init__()
-        self.sets = sets
-
-    def on_epoch_end(self, epoch, logs=None):
-        for name, (images, labels) in self.sets.items():
-            logs[name] = accuracy(self.model, images, labels)
-
-
-class StepRate(keras.callbacks.Callback):
-    """Log `steps_per_second` of each epoch's training (the first one includes tracing)."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.steps = time.perf_counter(), 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps, self.end = batch + 1, time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs["steps_per_second"] = self.steps / max(self.end - self.start, 1e-9)
-
-
 def main(args: argparse.Namespace) -> None:
-    check_pair(args.pair, args.mnist, args.mnistm, args.mnistm_backgrounds)
+    common.check_pair_flags(args)
     baseline = read_baseline(args.baseline, args) if args.baseline else None
     compared = [read_compared(folder, args) for folder in args.compare]
-    inception = inception_space(value_range=(0, 255)) if args.inception else None  # fail early
+    inception = common.inception_from_flags(args, (0, 255))
     preset = PRESETS[args.preset]
     args.hyperparameters = dataclasses.asdict(preset)
     args.batch_size = args.batch_size or preset.batch_size
@@ -152,9 +84,11 @@ def main(args: argparse.Namespace) -> None:
     out = start_run(args, identity)
     baseline = baseline or train_baseline(args, out)
     seed_everything(args.seed)
-    pair = pair_from_flags(args)
+    pair = common.pair_from_flags(args)
     splits = split_pairs(len(pair.source), args.seed)
-    epochs, steps_per_epoch = schedule(args, len(splits.train), args.batch_size)
+    epochs, steps_per_epoch = schedule(
+        len(splits.train), args.batch_size, preset.epochs, args.steps, args.epochs, args.quick
+    )
     print(
         f"{pair.name}: {len(splits.train)} train pairs, {len(splits.validation)} target "
         f"validation, {len(splits.target_test)} target test; preset {args.preset}, "
@@ -163,11 +97,12 @@ def main(args: argparse.Namespace) -> None:
 
     with device_strategy(args.strategy, args.mixed_precision).scope():
         model = build_pixelda(preset, seed=args.seed, jit_compile=args.jit)
+    train = splits.train
     model.fit(
         adaptation_dataset(
-            pair.source[splits.train],
-            pair.labels[splits.train],
-            pair.target[splits.train],
+            pair.source[train],
+            pair.labels[train],
+            pair.target[train],
             args.batch_size,
             args.seed,
             start_step=completed_epochs(out) * steps_per_epoch,
@@ -181,35 +116,18 @@ def main(args: argparse.Namespace) -> None:
             out,
             "val_accuracy",
             "max",
-            extra=[StepRate(), EpochAccuracies(evaluation_sets(pair, splits, args))],
+            extra=[StepRate(), EpochMetrics(epoch_accuracies(pair, splits, args.seed, args.quick))],
+            tensorboard=args.tensorboard,
         ),
     )
-    best = load_model(out / "checkpoints" / "best.keras", PixelDA)
+    best = load_model(out / run_folder.BEST, PixelDA)
     write_results(out, best, pair, splits, baseline, args, inception, compared)
-
-
-def evaluation_sets(
-    pair: DigitPair, splits: Splits, args: argparse.Namespace
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per-epoch accuracy sets: seeded subsets of source train, source test, target test."""
-    size = QUICK_EVAL_SIZE if args.quick else EVAL_SIZE
-    rng = np.random.default_rng(args.seed)
-
-    def subset(index: np.ndarray) -> np.ndarray:
-        return np.sort(rng.permutation(index)[:size])
-
-    train, test, target = subset(splits.train), subset(splits.test), subset(splits.target_test)
-    return {
-        "source_train_accuracy": (pair.source[train], pair.labels[train]),
-        "source_test_accuracy": (pair.source[test], pair.labels[test]),
-        "target_test_accuracy": (pair.target[target], pair.target_labels[target]),
-    }
 
 
 def read_baseline(folder: Path, args: argparse.Namespace) -> dict:
     """The "source only" row of a train_classifier run folder's metrics.csv, which must be on
     this run's digits (--pair, --mnist-resize, --seed): the same test images."""
-    row = read_metrics_row(folder, "train_classifier", "--baseline")
+    row = read_metrics_row(folder, "train_classifier", "--baseline", "target_all_accuracy")
     check_same_digits(folder, "train_classifier", "--baseline", args)
     return row
 
@@ -217,10 +135,9 @@ def read_baseline(folder: Path, args: argparse.Namespace) -> dict:
 def read_compared(folder: Path, args: argparse.Namespace) -> dict:
     """The "CycleGAN + classifier" row of a train_cyclegan run folder (--compare), which
     must be on this run's digits too."""
-    row = read_metrics_row(folder, "train_cyclegan", "--compare")
+    row = read_metrics_row(folder, "train_cyclegan", "--compare", "target_all_accuracy")
     check_same_digits(folder, "train_cyclegan", "--compare", args)
-    columns = ("model", "source_test_accuracy", "target_test_accuracy", "target_all_accuracy")
-    return {column: row.get(column) for column in columns}
+    return {column: row.get(column) for column in TABLE1}
 
 
 def check_same_digits(folder: Path, app: str, flag: str, args: argparse.Namespace) -> None:
@@ -239,23 +156,9 @@ def check_same_digits(folder: Path, app: str, flag: str, args: argparse.Namespac
         )
 
 
-def read_metrics_row(folder: Path, app: str, flag: str) -> dict:
-    """The first row of the metrics.csv of a finished `app` run folder (`flag` names it)."""
-    read_run_config(folder, app, flag)
-    path = Path(folder) / "metrics.csv"
-    if not path.is_file():
-        raise InputError(
-            f"{flag} {folder}: no metrics.csv, the run did not finish: rerun its command"
-        )
-    rows = pd.read_csv(path)
-    if "target_all_accuracy" not in rows or not len(rows):
-        raise InputError(f"{path}: not a {app} metrics.csv")
-    return rows.iloc[0].to_dict()
-
-
 def train_baseline(args: argparse.Namespace, out: Path) -> dict:
     """Train the source-only classifier with train_classifier into `out/baseline`."""
-    argv = ["--out", str(out / "baseline"), "--pair", args.pair, "--seed", str(args.seed)]
+    argv = ["--out", str(out / BASELINE), "--pair", args.pair, "--seed", str(args.seed)]
     argv += ["--batch-size", str(args.batch_size), "--mnist-resize", args.mnist_resize]
     for flag in ("mnist", "mnistm", "mnistm_backgrounds"):
         if getattr(args, flag) is not None:
@@ -263,13 +166,13 @@ def train_baseline(args: argparse.Namespace, out: Path) -> dict:
     if args.quick:
         argv.append("--quick")
     print("No --baseline: training the source-only classifier first.")
-    train_classifier.main(train_classifier.parser().parse_args(argv))
-    return read_metrics_row(out / "baseline", "train_classifier", "--baseline")
+    registry.run("train_classifier", argv)
+    return read_metrics_row(out / BASELINE, "train_classifier", "--baseline", "target_all_accuracy")
 
 
 def write_results(
     out: Path,
-    model: keras.Model,
+    model: PixelDA,
     pair: DigitPair,
     splits: Splits,
     baseline: dict,
@@ -279,38 +182,41 @@ def write_results(
 ) -> None:
     """metrics.csv, generative.csv, report.md (Table 1, generative metrics), samples.npz
     and the figures. `compared`: rows of other methods (--compare) for Table 1."""
-    test, target_test = splits.test, splits.target_test
     adapted = table1_row("PixelDA", model, pair, splits)
     metrics = pd.DataFrame([{**baseline, "model": "source only"}, adapted, *compared])
-    write_csv(out / "metrics.csv", metrics)
+    write_csv(out / run_folder.METRICS, metrics)
 
-    index = test[:SAMPLES]
+    index = splits.test[:SAMPLES_SHOWN]
     rows = {
         pair.source_name: pair.source[index],
-        "generated": translate(model, pair.source[index]),
+        "generated": model.translate(pair.source[index]),
         pair.target_name: pair.target[index],
     }
     np.savez_compressed(
-        out / "samples.npz",
+        out / run_folder.SAMPLES,
         names=np.array(list(rows)),
         images=np.stack(list(rows.values())),
         predictions=np.stack([predict_digits(model, v) for v in rows.values()]),
         labels=pair.labels[index],
     )
     draw_figures(out)
-    _, sections = generative_results(
-        out, pair, splits, lambda x: translate(model, x), "PixelDA", args, inception
+    generative, sections = translation_metrics(
+        pair,
+        splits,
+        model.translate,
+        "PixelDA",
+        args.seed,
+        args.quick,
+        out / run_folder.CHECKPOINTS / "target_features.keras",
+        inception,
     )
+    write_csv(out / run_folder.GENERATIVE, generative)
 
-    table = metrics[["model", "source_test_accuracy", "target_all_accuracy"]].rename(
-        columns={
-            "source_test_accuracy": f"{pair.source_name} test accuracy",
-            "target_all_accuracy": f"{pair.target_name} whole-set accuracy",
-        }
-    )
+    table = table1(metrics, pair, ("model", "source_test_accuracy", "target_all_accuracy"))
     note = (
         f"PixelDA's {pair.target_name} accuracy on the held-out target test split "
-        f"({len(target_test)} images, never trained on): {adapted['target_test_accuracy']:.4f}. "
+        f"({len(splits.target_test)} images, never trained on): "
+        f"{adapted['target_test_accuracy']:.4f}. "
         f"best.keras was chosen on {len(splits.validation)} labelled target images."
     )
     if compared:
@@ -319,7 +225,7 @@ def write_results(
             f"translations of {pair.source_name}, chosen without {pair.target_name} labels."
         )
     write_report(
-        out / "report.md",
+        out / run_folder.REPORT,
         f"PixelDA: {pair.name}",
         [
             ("Table 1", f"{markdown_table(table)}\n\n{note}"),
@@ -335,99 +241,19 @@ def write_results(
     print(f"Run folder: {out}")
 
 
-def table1_row(name: str, classifier: keras.Model, pair: DigitPair, splits: Splits) -> dict:
-    """A Table 1 row: the classifier's accuracy on the source test split, the target test
-    split (never trained on) and the whole target set."""
-    test, target_test = splits.test, splits.target_test
-    return {
-        "model": name,
-        "source_test_accuracy": accuracy(classifier, pair.source[test], pair.labels[test]),
-        "target_test_accuracy": accuracy(
-            classifier, pair.target[target_test], pair.target_labels[target_test]
-        ),
-        "target_all_accuracy": accuracy(classifier, pair.target, pair.target_labels),
-    }
-
-
-def translate(model: PixelDA, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """G(x, z) of uint8 source images, as uint8 images (in batches)."""
-    parts = [
-        keras.ops.convert_to_numpy(
-            model.generate(to_unit_range(images[start : start + batch_size]), training=False)
-        )
-        for start in range(0, len(images), batch_size)
-    ]
-    return np.round((np.concatenate(parts) + 1) * 127.5).clip(0, 255).astype(np.uint8)
-
-
-def generative_results(
-    out: Path,
-    pair: DigitPair,
-    splits: Splits,
-    translate_source: Callable[[np.ndarray], np.ndarray],
-    method: str,
-    args: argparse.Namespace,
-    inception: FeatureSpace | None = None,
-) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """FID, KID and PRDC of translated source images (`method`), of the untranslated
-    source and of other real target images, against held-out real target images.
-
-    The target test split is halved (seeded). Feature space: a classifier trained on the
-    labelled target validation split and the first half (evaluation only; cached as
-    checkpoints/target_features.keras), and InceptionV3 too when given. Real images: up to
-    5,000 of the second half (1,000 with --quick), never trained on by anything; as many
-    others come from the training split. Writes generative.csv; returns it and the report
-    sections.
-    """
-    rng = np.random.default_rng(args.seed)
-    shuffled = rng.permutation(splits.target_test)
-    half = len(shuffled) // 2
-    labelled = np.sort(np.concatenate([splits.validation, shuffled[:half]]))
-    real = np.sort(shuffled[half:][: QUICK_GENERATIVE_SIZE if args.quick else GENERATIVE_SIZE])
-    other = np.sort(rng.permutation(splits.train)[: len(real)])
-    source = pair.source[other]
-    fakes = {
-        f"{pair.target_name}, other real images (reference)": pair.target[other],
-        f"{pair.source_name}, not adapted": source,
-        f"{method} translations of {pair.source_name}": translate_source(source),
-    }
-    space = target_feature_space(
-        pair.target[labelled],
-        pair.target_labels[labelled],
-        args.seed,
-        QUICK_FEATURE_EPOCHS if args.quick else FEATURE_EPOCHS,
-        out / "checkpoints" / "target_features.keras",
-        pair.target_name,
-    )
-    correct = accuracy(space.model, pair.target[real], pair.target_labels[real])
-    spaces = {f"{pair.target_name} classifier": space}
-    if inception is not None:
-        spaces["InceptionV3"] = inception
-    generative, sections = generative_report(
-        pair.target[real],
-        fakes,
-        spaces,
-        f"{len(real)} held-out {pair.target_name} test-split images (the feature classifier "
-        f"labels {correct:.1%} of them correctly)",
-        args.seed,
-        QUICK_KID_SUBSETS if args.quick else KID_SUBSETS,
-    )
-    write_csv(out / "generative.csv", generative)
-    return generative, sections
-
-
 def draw_figures(out: Path, pdf: bool = False) -> None:
     """Redraw this run's figures from config.json, history.csv and samples.npz alone."""
-    demo = read_json(out / "config.json")["pair"] == "digits-demo"
-    history = pd.read_csv(out / "history.csv")
-    save_figure(plot_pixelda_history(history, demo), out / "figures" / "history.png", pdf)
-    with np.load(out / "samples.npz") as saved:
-        names = [str(n) for n in saved["names"]]
-        rows = dict(zip(names, saved["images"], strict=True))
-        predictions = dict(zip(names, saved["predictions"], strict=True))
-        fig = plot_pixelda_samples(rows, predictions, saved["labels"], demo)
-    save_figure(fig, out / "figures" / "samples.png", pdf)
+    demo = read_config(out)["pair"] == "digits-demo"
+    samples = read_samples(out)
+    names = [str(n) for n in samples["names"]]
+    rows = dict(zip(names, samples["images"], strict=True))
+    predictions = dict(zip(names, samples["predictions"], strict=True))
+    figures = {
+        "history": plot_pixelda_history(read_history(out), demo),
+        "samples": plot_pixelda_samples(rows, predictions, samples["labels"], demo),
+    }
+    save_figures(figures, out / run_folder.FIGURES, pdf)
 
 
 if __name__ == "__main__":
-    run_app(main, parser())
+    common.run_app(main, parser())

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from preprocessing.crop_cases import case_frame, random_case
 from preprocessing.files import InputError
 from preprocessing.otsu_crop import METHODS, Box, crop_quality, find_content_box, read_rgb
-from preprocessing.synthetic_endoscopy import case_frame, random_case
 
 GOOD_IOU = 0.95  # a box this close to the true one counts as found
 GOOD_KEPT = 0.9  # a real crop keeping less of the bright view than this counts as a failure

@@ -1,17 +1,12 @@
-"""CycleGAN's figures: every loss per epoch, and A -> B -> A / B -> A -> B grids at several epochs.
-
-`draw_cyclegan_figures(run)` redraws them from the run folder's history.csv and samples.npz
-(the fixed images translated at the end of chosen epochs), without the model.
-"""
+"""CycleGAN's figures: every loss per epoch, and A -> B -> A / B -> A -> B grids at several epochs
+(the fixed images translated at the end of chosen epochs), drawn without the model."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from evaluation.figures import plot_training_curves, plt, save_figure, show_image, titled
+from evaluation.figures import plot_training_curves, plt, show_image, titled
 
 LOSS_PANELS = (
     (
@@ -81,28 +76,26 @@ def plot_cycle_samples(
     return fig
 
 
-def draw_cyclegan_figures(out: Path, pdf: bool = False, demo: bool = False) -> list[Path]:
-    """losses.png, cycle_a.png, cycle_b.png (and classifier_curves.png when the run trained
-    the task classifier on its translations); returns the PNG paths."""
-    figures = out / "figures"
-    history = pd.read_csv(out / "history.csv")
-    paths = [save_figure(plot_cyclegan_history(history, demo), figures / "losses.png", pdf)]
-    with np.load(out / "samples.npz") as saved:
-        names = tuple(str(n) for n in saved["names"])
-        for key, (real, forward, back), pair in (
-            ("cycle_a", ("a", "ab", "aba"), names),
-            ("cycle_b", ("b", "ba", "bab"), names[::-1]),
-        ):
-            fig = plot_cycle_samples(
-                saved[real], saved[forward], saved[back], saved["epochs"], pair, demo
-            )
-            paths.append(save_figure(fig, figures / f"{key}.png", pdf))
-    classifier_history = out / "classifier" / "history.csv"
-    if classifier_history.exists():
-        fig = plot_training_curves(
-            pd.read_csv(classifier_history),
-            f"Task classifier on {names[0]} translated to {names[1]}",
-            demo,
+def cyclegan_figures(
+    history: pd.DataFrame,
+    samples: dict[str, np.ndarray],
+    classifier_history: pd.DataFrame | None = None,
+    demo: bool = False,
+) -> dict[str, plt.Figure]:
+    """losses, cycle_a, cycle_b (`samples`: the arrays `train_cyclegan` keeps in
+    samples.npz), and classifier_curves given the history of the task classifier trained
+    on the translations."""
+    figures = {"losses": plot_cyclegan_history(history, demo)}
+    names = tuple(str(n) for n in samples["names"])
+    for key, (real, forward, back), pair in (
+        ("cycle_a", ("a", "ab", "aba"), names),
+        ("cycle_b", ("b", "ba", "bab"), names[::-1]),
+    ):
+        figures[key] = plot_cycle_samples(
+            samples[real], samples[forward], samples[back], samples["epochs"], pair, demo
         )
-        paths.append(save_figure(fig, figures / "classifier_curves.png", pdf))
-    return paths
+    if classifier_history is not None:
+        figures["classifier_curves"] = plot_training_curves(
+            classifier_history, f"Task classifier on {names[0]} translated to {names[1]}", demo
+        )
+    return figures

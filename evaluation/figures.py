@@ -27,6 +27,13 @@ def save_figure(fig: plt.Figure, path: str | Path, pdf: bool = False) -> Path:
     return path
 
 
+def save_figures(
+    figures: dict[str, plt.Figure], folder: str | Path, pdf: bool = False
+) -> list[Path]:
+    """`save_figure` each figure as `folder/<name>.png` (and PDF); the PNG paths."""
+    return [save_figure(fig, Path(folder) / name, pdf) for name, fig in figures.items()]
+
+
 def titled(title: str, demo: bool) -> str:
     """A figure title, marked when the figure shows offline demo data."""
     return f"{title} [{DEMO_NOTE}]" if demo else title

@@ -1,42 +1,22 @@
 """Generative-model metrics: FID, KID, precision, recall, density and coverage.
 
-All of them compare two sets of images in a `FeatureSpace` (a named feature extractor).
+All of them compare two sets of images in a `FeatureSpace` (`evaluation.feature_spaces`).
 A number is comparable only with numbers from the same space and the same real set, so
-every table and report names its space. Spaces: InceptionV3 pool features (ImageNet
-weights, downloaded by keras: Colab), the penultimate layer of any trained keras model,
-and a classifier trained on labelled real target images (evaluation only, cached).
+every table and report names its space.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Callable
-from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
 
+from evaluation.feature_spaces import FeatureSpace
 from evaluation.reports import markdown_table
-from models.classifier import build_classifier
-from preprocessing.digits import labelled_dataset, to_unit_range
-from preprocessing.files import InputError, atomic_path
-from preprocessing.pipelines import steps_per_epoch
-
-INCEPTION_SIZE = 299
-
-
-@dataclasses.dataclass
-class FeatureSpace:
-    """A named feature extractor: images (N, H, W, C) -> features (N, D)."""
-
-    name: str
-    extract: Callable[[np.ndarray], np.ndarray]
-    model: keras.Model | None = None  # the network the features come from, where there is one
-
+from preprocessing.files import InputError
 
 # ---------------------------------------------------------------- metrics of feature sets
 
@@ -245,128 +225,3 @@ def _significant(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
             column.map(lambda v: f"{v:.{digits}g}") if column.dtype.kind == "f" else column
         )
     )
-
-
-# ---------------------------------------------------------------- feature spaces
-
-
-def inception_space(
-    batch_size: int = 64, value_range: tuple[float, float] = (0, 255)
-) -> FeatureSpace:
-    """InceptionV3 average-pool features (2,048, ImageNet weights) of images whose pixels
-    span `value_range`, resized to 299 x 299 and mapped by InceptionV3's `preprocess_input`.
-
-    The weights are downloaded by keras; where that fails, an `InputError` says what to do.
-    """
-    try:
-        net = keras.applications.InceptionV3(
-            include_top=False,
-            pooling="avg",
-            weights="imagenet",
-            input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
-        )
-    except Exception as err:  # offline: keras raises a bare Exception("URL fetch failure ...")
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InputError(
-            f"cannot download the InceptionV3 ImageNet weights ({reason}): use the domain "
-            "feature space (drop --inception), or run where downloads work (e.g. Colab)"
-        ) from err
-    low, high = value_range
-
-    def extract(images: np.ndarray) -> np.ndarray:
-        parts = []
-        for start in range(0, len(images), batch_size):
-            x = (np.asarray(images[start : start + batch_size], np.float32) - low) * (
-                255.0 / (high - low)
-            )
-            if x.shape[-1] == 1:
-                x = np.repeat(x, 3, axis=-1)
-            x = keras.ops.image.resize(x, (INCEPTION_SIZE, INCEPTION_SIZE))
-            x = keras.applications.inception_v3.preprocess_input(x)
-            parts.append(keras.ops.convert_to_numpy(net(x, training=False)))
-        return np.concatenate(parts)
-
-    return FeatureSpace("InceptionV3 pool features (ImageNet weights, 2048 features)", extract, net)
-
-
-def model_space(
-    model: keras.Model,
-    layer: str | None = None,
-    name: str = "model",
-    batch_size: int = 256,
-    preprocess: Callable | None = None,
-) -> FeatureSpace:
-    """The outputs of layer `layer` of a trained `model` as features (default: the
-    penultimate layer, the one feeding the model's last layer), flattened.
-
-    `preprocess` maps images to the model's input range first. The space's name is `name`
-    followed by the layer's name and width.
-    """
-    if layer is None:
-        output = model.layers[-1].input
-        layer = next(lay.name for lay in model.layers if lay.output is output)
-    else:
-        try:
-            output = model.get_layer(layer).output
-        except ValueError as err:
-            raise InputError(f"{model.name} has no layer {layer!r}") from err
-    features = keras.Model(model.inputs, output)
-    width = int(np.prod(output.shape[1:]))
-
-    def extract(images: np.ndarray) -> np.ndarray:
-        x = preprocess(images) if preprocess else images
-        return features.predict(x, batch_size=batch_size, verbose=0).reshape(len(images), -1)
-
-    return FeatureSpace(f"{name}, layer '{layer}' ({width} features)", extract, model)
-
-
-def target_feature_space(
-    images: np.ndarray,
-    labels: np.ndarray,
-    seed: int = 0,
-    epochs: int = 10,
-    cache: str | Path | None = None,
-    domain: str = "target",
-    batch_size: int = 64,
-) -> FeatureSpace:
-    """The penultimate layer of a classifier trained on labelled real target images
-    (uint8, N x 32 x 32 x 3): an evaluation-only feature space for digits.
-
-    The classifier is `models.classifier.build_classifier` trained from seed `seed` for
-    `epochs` epochs; with `cache` (a `.keras` path) it is saved there, and loaded from
-    there instead of trained when the file exists (an unreadable file is replaced).
-    """
-    cache = Path(cache) if cache else None
-    classifier = _cached_model(cache)
-    if classifier is None:
-        keras.utils.set_random_seed(seed)
-        classifier = build_classifier(
-            images.shape[1:], num_classes=int(np.max(labels)) + 1, name="target_features"
-        )
-        classifier.compile(
-            optimizer=keras.optimizers.Adam(1e-3),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        )
-        steps = epochs * steps_per_epoch(len(images), batch_size)
-        batches = labelled_dataset(images, np.asarray(labels), batch_size, shuffle_seed=seed)
-        classifier.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0)
-        if cache is not None:
-            with atomic_path(cache) as tmp:
-                classifier.save(tmp)
-    name = (
-        f"classifier trained on {len(images)} labelled {domain} images "
-        f"(evaluation only; seed {seed}, {epochs} epochs)"
-    )
-    return model_space(classifier, None, name, preprocess=to_unit_range)
-
-
-def _cached_model(path: Path | None) -> keras.Model | None:
-    """The model saved at `path`, or None when there is none or it cannot be read (then it
-    is trained and saved again)."""
-    if path is None or not path.is_file():
-        return None
-    try:
-        return keras.models.load_model(path, safe_mode=True)
-    except (OSError, ValueError, TypeError, KeyError) as err:
-        print(f"{path}: unreadable ({type(err).__name__}), training it again")
-        return None

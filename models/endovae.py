@@ -179,6 +179,12 @@ class EndoVAE(OneOptimizerModel):
         mu, _ = self.encoder(images, training=training)
         return self.decoder(mu, training=training)
 
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """`n` generated images: decoder(z) for z ~ N(0, I) drawn from `seed`."""
+        latent_dim = self.decoder.input_shape[-1]
+        z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+        return self.decoder.predict(z, batch_size=64, verbose=0)
+
     def image_losses(self, images, sample: bool, training: bool = False):
         """(decoded images, reconstruction loss, KL) per image, with z sampled or z = mu."""
         mu, log_var = self.encoder(images, training=training)

@@ -1,4 +1,5 @@
-"""The optimizer of the PixelDA homework: Adam as PyTorch computes it."""
+"""The optimizers of the trainers: PixelDA's Adam as PyTorch computes it, CycleGAN's Adam
+with a linear decay."""
 
 from __future__ import annotations
 
@@ -59,3 +60,38 @@ def paper_optimizer(
         learning_rate, decay_steps, decay_rate, staircase=True
     )
     return TorchAdam(weight_decay, learning_rate=schedule, beta_1=beta_1, clipnorm=clipnorm)
+
+
+@keras.saving.register_keras_serializable(package="cyclegan")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`initial_learning_rate` until `decay_start` (default: half of `total_steps`), then
+    linearly down to 0 at `total_steps` (and 0 after)."""
+
+    def __init__(
+        self, initial_learning_rate: float, total_steps: int, decay_start: int | None = None
+    ):
+        self.initial_learning_rate = initial_learning_rate
+        self.total_steps = int(total_steps)
+        self.decay_start = self.total_steps // 2 if decay_start is None else int(decay_start)
+
+    def __call__(self, step):
+        span = max(self.total_steps - self.decay_start, 1)
+        remaining = (self.total_steps - ops.cast(step, "float32")) / span
+        return self.initial_learning_rate * ops.clip(remaining, 0.0, 1.0)
+
+    def get_config(self) -> dict:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "total_steps": self.total_steps,
+            "decay_start": self.decay_start,
+        }
+
+
+def cyclegan_optimizer(
+    total_steps: int | None = None, learning_rate: float = 2e-4, beta_1: float = 0.5
+) -> keras.optimizers.Adam:
+    """CycleGAN's Adam(2e-4, beta1 0.5): constant for the first half of `total_steps`, then
+    linearly to 0 (constant without `total_steps`)."""
+    if total_steps is not None:
+        learning_rate = LinearDecay(learning_rate, total_steps)
+    return keras.optimizers.Adam(learning_rate, beta_1=beta_1)

@@ -10,12 +10,17 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 import tensorflow as tf
-from keras import layers, ops
+from keras import ops
 
+from models.base import TwoOptimizerModel
 from models.classifier import build_classifier
 from models.distributed import global_mean, track_global_means
+from models.losses import binary_crossentropy, sparse_crossentropy
 from models.optimizers import paper_optimizer
+from models.pixelda_networks import LayerConstants, build_discriminator, build_generator
+from models.pixels import map_uint8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,88 +53,8 @@ PRESETS = {
 }
 
 
-# ---------------------------------------------------------------- networks
-
-
-def build_generator(
-    image_shape: tuple[int, int, int] = (32, 32, 3),
-    noise_dim: int = 10,
-    filters: int = 64,
-    residual_blocks: int = 6,
-    init_std: float = 0.02,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str = "generator",
-) -> keras.Model:
-    """(source image, z ~ U(-1, 1)) -> image in [-1, 1].
-
-    z -> dense to one H x W channel, concatenated to the image -> conv 64 3x3 ReLU ->
-    6 residual blocks (conv-BN-ReLU-conv-BN + skip) -> conv 3 3x3 tanh. Batch norm as
-    PyTorch's defaults (momentum 0.1 there is 0.9 here, epsilon 1e-5).
-    """
-    init = keras.initializers.RandomNormal(stddev=init_std)
-
-    def batch_norm(x):
-        return layers.BatchNormalization(
-            momentum=bn_momentum, epsilon=bn_epsilon, synchronized=True
-        )(x)
-
-    height, width, channels = image_shape
-    image = keras.Input(image_shape, name="image")
-    noise = keras.Input((noise_dim,), name="noise")
-    z = layers.Dense(height * width, kernel_initializer=init, name="noise_dense")(noise)
-    z = layers.Reshape((height, width, 1))(z)
-    x = layers.Concatenate()([image, z])
-    x = layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init)(x)
-    for _ in range(residual_blocks):
-        h = layers.Conv2D(filters, 3, padding="same", kernel_initializer=init)(x)
-        h = layers.ReLU()(batch_norm(h))
-        h = layers.Conv2D(filters, 3, padding="same", kernel_initializer=init)(h)
-        h = batch_norm(h)
-        x = layers.Add()([x, h])
-    out = layers.Conv2D(channels, 3, padding="same", activation="tanh", kernel_initializer=init)(x)
-    return keras.Model([image, noise], out, name=name)
-
-
-def build_discriminator(
-    image_shape: tuple[int, int, int] = (32, 32, 3),
-    filters: tuple[int, ...] = (64, 128, 256, 512),
-    noise_std: float = 0.2,
-    dropout: float = 0.1,
-    init_std: float = 0.02,
-    bn_momentum: float = 0.9,
-    bn_epsilon: float = 1e-5,
-    name: str = "discriminator",
-) -> keras.Model:
-    """Image -> probability that it is a real target image.
-
-    Conv 3x3 stride 2 blocks (64, 128, 256, 512), each BN and LeakyReLU 0.2, then Gaussian
-    noise (std 0.2) and dropout 0.1 that act in training only; dense -> sigmoid.
-    """
-    init = keras.initializers.RandomNormal(stddev=init_std)
-    image = keras.Input(image_shape, name="image")
-    x = image
-    for f in filters:
-        x = layers.Conv2D(f, 3, strides=2, padding="same", kernel_initializer=init)(x)
-        x = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, synchronized=True)(
-            x
-        )
-        x = layers.LeakyReLU(0.2)(x)
-        x = layers.GaussianNoise(noise_std)(x)
-        x = layers.Dropout(dropout)(x)
-    x = layers.Flatten()(x)
-    # a float32 probability keeps the cross-entropy stable under a mixed_float16 policy
-    out = layers.Dense(
-        1, activation="sigmoid", kernel_initializer=init, dtype="float32", name="real"
-    )(x)
-    return keras.Model(image, out, name=name)
-
-
-# ---------------------------------------------------------------- the trainer
-
-
 @keras.saving.register_keras_serializable(package="pixelda")
-class PixelDA(keras.Model):
+class PixelDA(TwoOptimizerModel):
     """Holds `generator`, `discriminator` and `classifier`; `call` is the classifier.
 
     Per batch: the D step updates D and T on
@@ -140,6 +65,9 @@ class PixelDA(keras.Model):
     """
 
     LOSSES = ("d_loss", "domain_loss", "task_loss", "g_loss", "g_adv_loss", "g_task_loss")
+    LOSS_WEIGHTS = {
+        name: getattr(PRESETS["homework"], name) for name in ("w_d", "w_g_adv", "w_g_task")
+    }
 
     def __init__(
         self,
@@ -163,30 +91,12 @@ class PixelDA(keras.Model):
     def call(self, images, training=False):
         return self.classifier(images, training=training)
 
-    def compile(
-        self,
-        d_optimizer: keras.optimizers.Optimizer | None = None,
-        g_optimizer: keras.optimizers.Optimizer | None = None,
-        w_d: float = PRESETS["homework"].w_d,
-        w_g_adv: float = PRESETS["homework"].w_g_adv,
-        w_g_task: float = PRESETS["homework"].w_g_task,
-        **kwargs,
-    ) -> None:
-        """`d_optimizer` updates D and T, `g_optimizer` G (default: the paper's Adam).
+    def default_optimizer(self) -> keras.optimizers.Optimizer:
+        return paper_optimizer()
 
-        `g_optimizer` is also `optimizer`, the one Keras callbacks read the learning rate of.
-        Under a `mixed_float16` policy both scale their losses (`LossScaleOptimizer`).
-        """
-        self.d_optimizer = _loss_scaled(d_optimizer or paper_optimizer(), self.dtype_policy)
-        self.g_optimizer = _loss_scaled(g_optimizer or paper_optimizer(), self.dtype_policy)
-        super().compile(optimizer=self.g_optimizer, **kwargs)
-        self.w_d, self.w_g_adv, self.w_g_task = w_d, w_g_adv, w_g_task
-        # Built on their own variables now, so a resumed run can restore their state.
-        self.d_optimizer.build(self.d_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
-
-    def get_compile_config(self):
-        return {}  # optimizers are rebuilt by the app; a loaded model predicts as is
+    @property
+    def g_variables(self) -> list:
+        return self.generator.trainable_variables
 
     @property
     def d_variables(self) -> list:
@@ -204,6 +114,10 @@ class PixelDA(keras.Model):
         )
         return self.generator([images, z], training=training)
 
+    def translate(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """G(x, z) of uint8 source images with fresh noise, as uint8 images (in batches)."""
+        return map_uint8(lambda x: self.generate(x, training=False), images, batch_size)
+
     def train_step(self, data):
         (x_s, y_s), x_t = data
         with tf.GradientTape() as g_tape:
@@ -211,13 +125,11 @@ class PixelDA(keras.Model):
             with g_tape.stop_recording():
                 d_logs = self._d_step(x_s, y_s, x_t, ops.stop_gradient(fake))
             real_for_g = self.discriminator(fake, training=True)
-            g_adv = _bce(ops.ones_like(real_for_g), real_for_g)
-            g_task = _ce(y_s, self.classifier(fake, training=True))
+            g_adv = binary_crossentropy(ops.ones_like(real_for_g), real_for_g)
+            g_task = sparse_crossentropy(y_s, self.classifier(fake, training=True))
             g_loss = self.w_g_adv * g_adv + self.w_g_task * g_task
             scaled = self.g_optimizer.scale_loss(g_loss)  # on the tape, or no gradient
-        variables = self.generator.trainable_variables
-        gradients = g_tape.gradient(scaled, variables)
-        self.g_optimizer.apply(gradients, variables)
+        self.update(self.g_optimizer, g_tape, scaled, self.g_variables)
         return track_global_means(
             self.trackers, **d_logs, g_loss=g_loss, g_adv_loss=g_adv, g_task_loss=g_task
         )
@@ -227,14 +139,15 @@ class PixelDA(keras.Model):
         with tf.GradientTape() as tape:
             p_real = self.discriminator(x_t, training=True)
             p_fake = self.discriminator(fake, training=True)
-            domain = _bce(ops.ones_like(p_real), p_real) + _bce(ops.zeros_like(p_fake), p_fake)
+            domain = binary_crossentropy(ops.ones_like(p_real), p_real) + binary_crossentropy(
+                ops.zeros_like(p_fake), p_fake
+            )
             # T has no batch statistics: one pass over both halves is exact.
             logits = self.classifier(ops.concatenate([x_s, fake], axis=0), training=True)
-            task = _ce(ops.concatenate([y_s, y_s], axis=0), logits) * 2.0
+            task = sparse_crossentropy(ops.concatenate([y_s, y_s], axis=0), logits) * 2.0
             d_loss = self.w_d * domain + task
             scaled = self.d_optimizer.scale_loss(d_loss)
-        variables = self.d_variables
-        self.d_optimizer.apply(tape.gradient(scaled, variables), variables)
+        self.update(self.d_optimizer, tape, scaled, self.d_variables)
         hits = ops.concatenate([p_real > 0.5, p_fake <= 0.5], axis=0)
         d_accuracy = global_mean(hits)
         return {
@@ -274,10 +187,10 @@ def build_pixelda(
 ) -> PixelDA:
     """A compiled PixelDA with the preset's initialization, loss weights and optimizers
     (`compile_kwargs`, e.g. `jit_compile`, go to `compile`)."""
-    batch_norm = {"bn_momentum": preset.bn_momentum, "bn_epsilon": preset.bn_epsilon}
+    constants = LayerConstants(preset.init_std, preset.bn_momentum, preset.bn_epsilon)
     model = PixelDA(
-        build_generator(init_std=preset.init_std, **batch_norm),
-        build_discriminator(init_std=preset.init_std, **batch_norm),
+        build_generator(constants=constants),
+        build_discriminator(constants=constants),
         build_classifier(init_std=preset.init_std),
         seed=seed,
     )
@@ -292,23 +205,6 @@ def build_pixelda(
             preset.clipnorm,
         )
 
-    model.compile(
-        optimizer(), optimizer(), preset.w_d, preset.w_g_adv, preset.w_g_task, **compile_kwargs
-    )
+    weights = {name: getattr(preset, name) for name in PixelDA.LOSS_WEIGHTS}
+    model.compile(optimizer(), optimizer(), **weights, **compile_kwargs)
     return model
-
-
-def _loss_scaled(optimizer, policy) -> keras.optimizers.Optimizer:
-    if policy.name != "mixed_float16" or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return optimizer
-    return keras.optimizers.LossScaleOptimizer(optimizer)
-
-
-def _bce(labels, probabilities):
-    return global_mean(keras.losses.binary_crossentropy(labels, probabilities))
-
-
-def _ce(labels, logits):
-    return global_mean(
-        keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-    )

@@ -1,4 +1,4 @@
-"""Kvasir: download, class folders, presets, the (width, height) summary, the prepared images.
+"""Kvasir: download, class folders, presets, byte-identical copies, the prepared images.
 
 Kvasir v1 (`meetnagadia/kvasir-dataset`, 8 classes x 500) unpacks to `kvasir-dataset/<class>/`;
 Kvasir v2 (`plhalvorsen/kvasir-v2-a-gastrointestinal-tract-dataset`, 8 x 1,000) to
@@ -26,7 +26,6 @@ DEFAULT_SLUG = "meetnagadia/kvasir-dataset"
 NORMAL_CLASSES = ("normal-z-line", "normal-cecum", "normal-pylorus")
 ABNORMAL_CLASSES = ("polyps",)
 GROUPS = ("normal", "abnormal")
-GROUP_WORDS = {"normal": "normal", "abnormal": "polyp"}  # as the homework's summary words them
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 PREPARE_HINT = "run python -m apps.prepare_kvasir --out DIR first"
 
@@ -172,36 +171,6 @@ def is_synthetic(root: str | Path) -> bool:
     return synthetic_marker(root) is not None
 
 
-def size_summary(records: pd.DataFrame) -> pd.DataFrame:
-    """Images per group, and per group the count of each (width, height), largest first.
-
-    `records` has columns group, width, height (one row per usable image).
-    """
-    rows = []
-    for group in GROUPS:
-        part = records[records["group"] == group].astype({"width": int, "height": int})
-        rows.append({"group": group, "size": "all", "images": len(part)})
-        counts = part.groupby(["width", "height"]).size().sort_index(ascending=False)
-        rows += [
-            {"group": group, "size": f"({w}, {h})", "images": int(n)}
-            for (w, h), n in counts.items()
-        ]
-    return pd.DataFrame(rows, columns=["group", "size", "images"])
-
-
-def format_summary(summary: pd.DataFrame) -> str:
-    """The homework's printout: "Total normal images: 1500", then "  (720, 576): 592 images"
-    lines; then the polyps. Rows other than "all" and sizes (e.g. "rejected") are not shown."""
-    lines = []
-    for group in GROUPS:
-        part = summary[summary["group"] == group]
-        total = part.loc[part["size"] == "all", "images"].sum()
-        lines.append(f"Total {GROUP_WORDS[group]} images: {total}")
-        sizes = part[part["size"].str.startswith("(")]
-        lines += [f"  {r.size}: {r.images} images" for r in sizes.itertuples()]
-    return "\n".join(lines)
-
-
 def load_processed(folder: str | Path, group: str) -> tuple[np.ndarray, list[str]]:
     """The PNGs `prepare_kvasir` wrote under `folder/<group>/`, sorted by name.
 
@@ -226,3 +195,11 @@ def load_processed(folder: str | Path, group: str) -> tuple[np.ndarray, list[str
     if len({i.shape for i in images}) > 1:
         raise InputError(f"{path}: prepared images of different sizes ({PREPARE_HINT} again)")
     return np.stack(images).astype(np.float32) / 255.0, [f.name for f in files]
+
+
+def load_polyps(data: str | Path) -> np.ndarray | None:
+    """The prepared abnormal (polyp) images, or None when the folder holds none."""
+    folder = Path(data) / "abnormal"
+    if not (folder.is_dir() and any(folder.glob("*.png"))):
+        return None
+    return load_processed(data, "abnormal")[0]

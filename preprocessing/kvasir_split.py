@@ -12,13 +12,10 @@ names (file names; the k-th augmented copy of `a.png` is `a.png+copy1`), kept as
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from preprocessing.augment import augment_with_copies
-from preprocessing.files import InputError, read_json
-from preprocessing.kvasir import load_processed
+from preprocessing.files import InputError
 
 ORDERS = ("augment_then_split", "split_then_augment")
 COPY = "+copy"
@@ -80,8 +77,3 @@ def training_images(parts: dict[str, np.ndarray], split: dict, copies: int, seed
     if split.get("order") == "augment_then_split":
         return parts["train"]
     return augment_with_copies(parts["train"], copies=copies, seed=seed)
-
-
-def read_split(data: str | Path, run: str | Path) -> dict[str, np.ndarray]:
-    """The normal images of a run's stored split (`split.json`)."""
-    return split_images(*load_processed(data, "normal"), read_json(Path(run) / "split.json"))

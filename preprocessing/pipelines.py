@@ -1,7 +1,7 @@
 """Epoch-addressed shuffling for tf.data: the order of epoch e depends only on (seed, e).
 
 A run resumed at epoch e therefore sees exactly the batches an uninterrupted run sees,
-which is what makes a resumed run's final weights match (see `apps.training.ResumeState`).
+which is what makes a resumed run's final weights match (see `training.resume.ResumeState`).
 """
 
 from __future__ import annotations

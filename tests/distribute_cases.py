@@ -20,11 +20,13 @@ import numpy as np
 import tensorflow as tf
 
 from models.classifier import build_classifier
-from models.cyclegan import CycleGAN, build_patchgan_discriminator, build_resnet_generator
+from models.cyclegan import CycleGAN
+from models.cyclegan_networks import build_patchgan_discriminator, build_resnet_generator
 from models.distributed import global_mean, track_global_means
 from models.endovae import EndoVAE, build_decoder, build_encoder
 from models.flows import MAF
-from models.pixelda import PixelDA, build_discriminator, build_generator
+from models.pixelda import PixelDA
+from models.pixelda_networks import build_discriminator, build_generator
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.random((8, 16, 16, 3), dtype=np.float32)

@@ -1,5 +1,6 @@
 """The source-only app end to end on the offline demo pair, and its command-line errors."""
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -9,9 +10,10 @@ import keras
 import pandas as pd
 import pytest
 
-from apps import make_figures, train_classifier
+from apps import make_figures, registry, train_classifier
 from evaluation.metrics import accuracy
-from preprocessing.digits import demo_pair, paired_split
+from preprocessing.digit_splits import paired_split
+from preprocessing.digits import demo_pair
 
 
 def test_classifier_app_writes_the_whole_run_folder(tmp_path):
@@ -67,3 +69,35 @@ def test_bad_path_is_one_line_and_exit_2(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: --mnist") and "no such file" in lines[-1]
     assert "Traceback" not in result.stderr
+
+
+TRAINING_APPS = (
+    "train_classifier",
+    "train_pixelda",
+    "train_cyclegan",
+    "train_endovae",
+    "train_flow",
+)
+
+
+def test_tensorboard_logs_every_epoch_into_the_run_folder(tmp_path):
+    """--tensorboard: Keras' TensorBoard callback writes event files to OUT/tensorboard/."""
+    pytest.importorskip("tensorboard", reason="requirements.txt installs tensorboard")
+    out = tmp_path / "run"
+    argv = ["--pair", "digits-demo", "--epochs", "1", "--tensorboard", "--out", str(out)]
+    train_classifier.main(train_classifier.parser().parse_args(argv))
+    for part in ("train", "validation"):
+        events = list((out / "tensorboard" / part).glob("events.out.tfevents.*"))
+        assert events and events[0].stat().st_size > 0, part
+
+
+@pytest.mark.parametrize("app", TRAINING_APPS)
+def test_tensorboard_without_the_package_is_refused_while_parsing(app, monkeypatch, capsys):
+    module = registry.module(app)
+    argv = ["--data", "d"] if app in ("train_endovae", "train_flow") else []
+    assert module.parser().parse_args(argv).tensorboard is False
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # not installed
+    with pytest.raises(SystemExit) as stopped:
+        module.parser().parse_args([*argv, "--tensorboard"])
+    assert stopped.value.code == 2
+    assert "--tensorboard needs the tensorboard package" in capsys.readouterr().err

@@ -29,13 +29,16 @@ import pytest
 from PIL import Image
 
 from apps import prepare_kvasir
-from apps.training import ResumeState
 from preprocessing.files import InputError
 from preprocessing.synthetic_endoscopy import synthetic_frame, write_synthetic_kvasir
 from tests.endovae_helpers import random_images, tiny_vae, write_prepared
 from tests.test_digits import write_mnist, write_mnistm
+from training.resume import ResumeState
 
-SOURCES = [Path(__file__).parents[1] / d for d in ("apps", "models", "preprocessing", "evaluation")]
+SOURCES = [
+    Path(__file__).parents[1] / d
+    for d in ("apps", "training", "models", "preprocessing", "evaluation")
+]
 
 # ---------------------------------------------------------------- odd files in an image folder
 

@@ -12,29 +12,27 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from models.cyclegan import (
-    CycleGAN,
-    ImageBuffer,
-    LinearDecay,
-    build_cyclegan,
+from models.cyclegan import CycleGAN, build_cyclegan
+from models.cyclegan_networks import (
     build_patchgan_discriminator,
     build_resnet_generator,
     default_residual_blocks,
-    paper_optimizer,
     patch_downsamplings,
 )
+from models.image_buffer import ImageBuffer
+from models.optimizers import LinearDecay, cyclegan_optimizer
 from preprocessing.digits import DigitPair
 from preprocessing.files import InputError
+from preprocessing.image_folders import read_image_folder
 
 SHAPE = (16, 16, 3)
 
 
 def tiny_cyclegan(shape=SHAPE, optimizer=lambda: keras.optimizers.Adam(1e-3), **compile_args):
-    def nets(kind, build):
-        return [build(shape, 4, 1, name=f"{kind}_{x}") for x in ("ab", "ba")]
-
-    generators = nets("generator", build_resnet_generator)
-    discriminators = nets("discriminator", build_patchgan_discriminator)
+    generators = [build_resnet_generator(shape, 4, 1, name=f"generator_{x}") for x in ("ab", "ba")]
+    discriminators = [
+        build_patchgan_discriminator(shape, 4, name=f"discriminator_{x}") for x in ("a", "b")
+    ]
     model = CycleGAN(*generators, *discriminators, seed=0)
     model.compile(optimizer(), optimizer(), **compile_args)
     return model
@@ -150,7 +148,7 @@ def test_linear_decay_and_its_serialization():
     np.testing.assert_allclose(values, [1e-3, 1e-3, 1e-3, 5e-4, 2e-5, 0, 0], atol=1e-9)
     again = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
     assert isinstance(again, LinearDecay) and again.get_config() == schedule.get_config()
-    optimizer = paper_optimizer(10)
+    optimizer = cyclegan_optimizer(10)
     assert optimizer.beta_1 == 0.5 and float(optimizer.learning_rate) == pytest.approx(2e-4)
 
 
@@ -195,7 +193,7 @@ def test_app_on_tiny_digits_never_trains_on_target_labels(tmp_path, monkeypatch)
         return train_step(self, data)
 
     monkeypatch.setattr(CycleGAN, "train_step", spy)
-    monkeypatch.setattr(app, "pair_from_flags", lambda args: pair)
+    monkeypatch.setattr(app.common, "pair_from_flags", lambda args: pair)
     monkeypatch.setattr(
         app, "build_cyclegan", lambda *a, **k: build_cyclegan(*a, **k, run_eagerly=True)
     )
@@ -237,7 +235,7 @@ def test_folders_of_unpaired_images(tmp_path, monkeypatch, capsys):
     (tmp_path / "empty").mkdir()
     for folder, message in (("missing", "no such folder"), ("empty", "no readable image")):
         with pytest.raises(InputError, match=f"--domain-a .*{folder}: {message}"):
-            app.read_image_folder(tmp_path / folder, 16, "--domain-a")
+            read_image_folder(tmp_path / folder, 16, "--domain-a")
     for argv, message in (
         (["--domain-a", str(tmp_path / "horse")], "--domain-a and --domain-b go together"),
         (["--pair", "digits-demo", "--size", "64"], "--size goes with --domain-a/--domain-b"),

@@ -4,20 +4,13 @@ import cv2
 import numpy as np
 import pytest
 
-from preprocessing.digits import (
-    DigitPair,
-    demo_pair,
-    labelled_dataset,
-    load_mnist,
-    load_pair,
-    mnist_to_rgb32,
-    pair_mnist_mnistm,
-    paired_split,
-    read_mnistm,
-    synthesize_mnistm,
-    to_unit_range,
-)
+from models.pixels import to_unit_range
+from preprocessing.digit_pipelines import labelled_dataset
+from preprocessing.digit_splits import paired_split
+from preprocessing.digits import DigitPair, demo_pair, load_pair, pair_mnist_mnistm
 from preprocessing.files import InputError
+from preprocessing.mnist import load_mnist, mnist_to_rgb32
+from preprocessing.mnistm import read_mnistm, synthesize_mnistm
 
 
 def write_mnist(path, n_train=12, n_test=6, seed=0):

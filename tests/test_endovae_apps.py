@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from apps import evaluate_endovae, train_endovae
-from evaluation.endovae_figures import draw_endovae_figures
 from preprocessing.files import InputError
 from preprocessing.synthetic_endoscopy import SYNTHETIC_MARKER
 from tests.endovae_helpers import write_prepared
@@ -46,7 +45,7 @@ def test_train_then_evaluate_then_resume(tmp_path, capsys):
     assert "Demo data" in (out / "report.md").read_text()
     for figure in (out / "figures").glob("*.png"):
         figure.unlink()
-    draw_endovae_figures(out)  # redrawn from the run folder alone
+    train_endovae.draw_figures(out)  # redrawn from the run folder alone (make_figures)
     assert {p.name for p in (out / "figures").glob("*.png")} == FIGURES
 
     train_endovae.main(train_endovae.parser().parse_args([*command, "--copies", "1"]))

@@ -3,7 +3,8 @@
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from evaluation.metrics import auprc, auroc, psnr, ssim, vae_scores
+from evaluation.anomaly import vae_scores
+from evaluation.metrics import auprc, auroc, psnr, ssim
 from tests.endovae_helpers import random_images, tiny_vae
 
 

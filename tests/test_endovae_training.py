@@ -5,12 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apps.training import LinearWarmup, plateau_callbacks
 from preprocessing.augment import augment_with_copies
 from preprocessing.files import InputError
 from preprocessing.kvasir_split import split_images, split_names, training_images
 from preprocessing.pipelines import array_batches
 from tests.endovae_helpers import random_images, tiny_vae
+from training.callbacks import LinearWarmup, plateau_callbacks
 
 IMAGES = random_images(8)
 

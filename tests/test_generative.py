@@ -1,29 +1,20 @@
 """FID, KID and precision/recall/density/coverage against known answers; the feature spaces;
 the apps' generative metrics (which images, which feature space)."""
 
-import argparse
 import json
 import re
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 
-from apps import evaluate_endovae, train_pixelda
-from evaluation import generative
-from evaluation.generative import (
-    FeatureSpace,
-    fid,
-    generative_metrics,
-    generative_table,
-    inception_space,
-    kid,
-    model_space,
-    prdc,
-    target_feature_space,
-)
+from evaluation import domain_adaptation, feature_spaces, generative
+from evaluation.domain_adaptation import target_feature_space, translation_metrics
+from evaluation.feature_spaces import FeatureSpace, inception_space, model_space
+from evaluation.generative import fid, generative_metrics, generative_table, kid, prdc
+from evaluation.vae_quality import sample_metrics
 from models.classifier import build_classifier
+from preprocessing.digit_splits import split_pairs
 from preprocessing.digits import DigitPair
 from preprocessing.files import InputError
 from tests.endovae_helpers import random_images, tiny_vae
@@ -139,7 +130,7 @@ def test_inception_space_offline_is_an_input_error(monkeypatch):
             "[Errno -3] Temporary failure in name resolution"
         )
 
-    monkeypatch.setattr(generative.keras.applications, "InceptionV3", offline)
+    monkeypatch.setattr(feature_spaces.keras.applications, "InceptionV3", offline)
     with pytest.raises(InputError, match="domain feature space.*Colab") as err:
         inception_space()
     assert "\n" not in str(err.value)
@@ -150,7 +141,7 @@ def test_inception_space_resizes_and_maps_the_stated_pixel_range(monkeypatch):
         shape = kwargs["input_shape"]
         return keras.Sequential([keras.Input(shape), keras.layers.GlobalAveragePooling2D()])
 
-    monkeypatch.setattr(generative.keras.applications, "InceptionV3", stub)
+    monkeypatch.setattr(feature_spaces.keras.applications, "InceptionV3", stub)
     space = inception_space(batch_size=2, value_range=(0, 1))
     grey = np.stack([np.zeros((8, 8, 1)), np.full((8, 8, 1), 0.5), np.ones((8, 8, 1))])
     # [0, 1] -> [0, 255] -> preprocess_input -> [-1, 1]; grey becomes three channels
@@ -163,7 +154,7 @@ def test_pixelda_metrics_never_use_the_feature_classifiers_images_as_real(tmp_pa
     numbered = np.zeros((n, 32, 32, 3), np.uint8)
     numbered[:, 0, 0, 0] = np.arange(n)  # every image says which pair it is
     pair = DigitPair("numbered", numbered, np.arange(n) % 10, numbered + 100, np.arange(n) % 10)
-    splits = train_pixelda.split_pairs(n, seed=0)
+    splits = split_pairs(n, seed=0)
     seen = {}
 
     def spy(name, function):
@@ -171,32 +162,28 @@ def test_pixelda_metrics_never_use_the_feature_classifiers_images_as_real(tmp_pa
             seen[name] = set(images[:, 0, 0, 0].tolist())
             return function(images, *args, **kwargs)
 
-        monkeypatch.setattr(train_pixelda, name, record)
+        monkeypatch.setattr(domain_adaptation, name, record)
 
     spy("target_feature_space", target_feature_space)
     spy("generative_report", generative.generative_report)
-    args = argparse.Namespace(seed=0, quick=True)
-    train_pixelda.generative_results(tmp_path, pair, splits, lambda x: x, "copy", args)
+    cache = tmp_path / "checkpoints" / "target_features.keras"
+    table, _ = translation_metrics(pair, splits, lambda x: x, "copy", 0, quick=True, cache=cache)
     labelled, real = seen["target_feature_space"], seen["generative_report"]
     assert labelled and real and not labelled & real
     assert {i + 100 for i in splits.validation} <= labelled
     assert real <= {i + 100 for i in splits.target_test}
-    table = pd.read_csv(tmp_path / "generative.csv")
     assert table["images"].tolist() == [
         "MNIST-M, other real images (reference)", "MNIST, not adapted", "copy translations of MNIST"
     ]  # fmt: skip
     assert table["feature_space"].str.contains("labelled MNIST-M images").all()
-    assert (tmp_path / "checkpoints" / "target_features.keras").is_file()
+    assert cache.is_file()
 
 
-def test_endovae_metrics_in_the_encoders_penultimate_layer(tmp_path):
+def test_endovae_metrics_in_the_encoders_penultimate_layer():
     model = tiny_vae()
     normal = {"train": random_images(12, seed=1), "validation": random_images(6, seed=2)}
-    generated = evaluate_endovae.generate(model, 9, seed=0)
-    sections = evaluate_endovae.generative_results(
-        tmp_path, model, normal, generated, normal["validation"], seed=0
-    )
-    table = pd.read_csv(tmp_path / "generative.csv")
+    generated = model.sample(9, seed=0)
+    table, sections = sample_metrics(model.encoder, normal, generated, normal["validation"], seed=0)
     assert table["n_real"].tolist() == table["n_fake"].tolist() == [6, 6, 6]
     assert table.loc[2, "fid"] == pytest.approx(0, abs=1e-6)  # "reconstructions" = the frames
     # the dense layer before the latent heads (named dense or dense_<n>)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from apps import prepare_kvasir
-from preprocessing import kvasir
+from preprocessing import kvasir, kvasir_prepare, kvasir_summary
 from preprocessing.files import InputError
 from preprocessing.synthetic_endoscopy import synthetic_frame, write_synthetic_kvasir
 
@@ -103,7 +103,7 @@ def test_size_summary_and_the_homeworks_printout():
             "height": [576, 1072, 1024, 576, 576, 1072],
         }
     )
-    summary = kvasir.size_summary(records)
+    summary = kvasir_summary.size_summary(records)
     assert summary.values.tolist() == [
         ["normal", "all", 4],
         ["normal", "(1920, 1072)", 1],
@@ -114,7 +114,7 @@ def test_size_summary_and_the_homeworks_printout():
         ["abnormal", "(720, 576)", 1],
     ]
     rejected = pd.DataFrame([{"group": "normal", "size": "rejected", "images": 5}])
-    assert kvasir.format_summary(pd.concat([summary, rejected])) == (
+    assert kvasir_summary.format_summary(pd.concat([summary, rejected])) == (
         "Total normal images: 4\n"
         "  (1920, 1072): 1 images\n"
         "  (1280, 1024): 1 images\n"
@@ -195,8 +195,8 @@ def test_prepare_processes_or_rejects_every_file_and_skips_on_rerun(tree, tmp_pa
 def test_process_pool_matches_one_worker(tmp_path):
     root = write_synthetic_kvasir(tmp_path / "data", 2, seed=1, size=SIZE)
     files, _ = kvasir.source_table(root, ["normal-z-line", "normal-cecum"])
-    one = prepare_kvasir.prepare(files, tmp_path / "one", 24, workers=1)
-    pool = prepare_kvasir.prepare(files, tmp_path / "pool", 24, workers=2)
+    one = kvasir_prepare.prepare(files, tmp_path / "one", 24, workers=1)
+    pool = kvasir_prepare.prepare(files, tmp_path / "pool", 24, workers=2)
     assert one.equals(pool) and (one.status == "written").all()
     for name in ("normal/normal-cecum-0001.png", "abnormal/polyps-0000.png"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "pool" / name).read_bytes()

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from evaluation.crop_accuracy import box_iou as iou
+from preprocessing.crop_cases import CORNERS, FrameCase, case_frame, random_case
 from preprocessing.files import InputError
 from preprocessing.otsu_crop import (
     BLACK_LEVEL,
@@ -24,14 +25,7 @@ from preprocessing.otsu_crop import (
     preprocess_endoscopy_image,
     square_crop,
 )
-from preprocessing.synthetic_endoscopy import (
-    CORNERS,
-    VIEW_SHAPES,
-    FrameCase,
-    case_frame,
-    random_case,
-    synthetic_frame,
-)
+from preprocessing.synthetic_endoscopy import VIEW_SHAPES, synthetic_frame
 
 # Held-out frames: every view shape with text in one corner (each corner) or in all four, the
 # position box on the view or in the border, a dark lumen or fold, JPEG; views filling the frame.

@@ -8,14 +8,10 @@ import tensorflow as tf
 
 from models.classifier import build_classifier
 from models.optimizers import TorchAdam
-from models.pixelda import (
-    PRESETS,
-    PixelDA,
-    build_discriminator,
-    build_generator,
-    build_pixelda,
-)
-from preprocessing.digits import DigitPair, adaptation_dataset
+from models.pixelda import PRESETS, PixelDA, build_pixelda
+from models.pixelda_networks import build_discriminator, build_generator
+from preprocessing.digit_pipelines import adaptation_dataset
+from preprocessing.digits import DigitPair
 
 BATCH = 8
 
@@ -94,7 +90,9 @@ def test_train_steps_change_every_network_and_stay_finite():
 def test_losses_match_a_hand_computation():
     """One eager train_step on a fixed batch against NumPy losses of the same outputs."""
     model = small_pixelda(noise_std=0.0, dropout=0.0)  # D deterministic given the batch
-    model.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3), 0.5, 0.3, 0.2)
+    model.compile(
+        keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3), w_d=0.5, w_g_adv=0.3, w_g_task=0.2
+    )
     x_s, x_t = unit(images(BATCH, 2)), unit(images(BATCH, 3))
     y_s = np.arange(BATCH) % 10
     fakes = []
@@ -195,7 +193,7 @@ def test_no_target_label_reaches_train_step(tmp_path, monkeypatch):
         return train_step(self, data)
 
     monkeypatch.setattr(PixelDA, "train_step", spy)
-    monkeypatch.setattr(app, "pair_from_flags", lambda args: pair)
+    monkeypatch.setattr(app.common, "pair_from_flags", lambda args: pair)
     monkeypatch.setattr(
         app, "build_pixelda", lambda preset, seed, **_: small_pixelda(run_eagerly=True)
     )

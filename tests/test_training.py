@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from apps.common import start_run
-from apps.training import NaNGuard, run_callbacks
 from preprocessing.files import InputError
+from training.callbacks import NaNGuard, run_callbacks
+from training.run_folder import start_run
 
 
 def tiny_model():
@@ -145,3 +145,18 @@ def test_early_stopping_resumes_with_its_best_weights_and_stays_finished(tmp_pat
 
     again = fit(tiny_model(), tmp_path / "b", 10, [early_stopping()])
     assert again.history == {} and "finished (stopped early)" in capsys.readouterr().out
+
+
+def test_tensorboard_callback_writes_into_the_run_folder(tmp_path):
+    pytest.importorskip("tensorboard", reason="requirements.txt installs tensorboard")
+    model = tiny_model()
+    model.fit(
+        DATA,
+        TARGET,
+        validation_data=(DATA, TARGET),
+        epochs=2,
+        verbose=0,
+        callbacks=run_callbacks(tmp_path, "val_loss", "min", tensorboard=True),
+    )
+    for part in ("train", "validation"):
+        assert list((tmp_path / "tensorboard" / part).glob("events.out.tfevents.*")), part

@@ -1,0 +1,1 @@
+"""The training harness: run folders, callbacks, devices, model save and safe load."""
