@@ -15,9 +15,9 @@ from apps.common import add_inception_flag, inception_from_flags, make_parser, r
 from evaluation.anomaly import anomaly_table, vae_scores
 from evaluation.endovae_figures import endovae_figures
 from evaluation.figures import save_figures
-from evaluation.reports import markdown_table, write_report
+from evaluation.reports import markdown_table, settings_section, write_report
 from evaluation.vae_quality import quality_rows, sample_metrics
-from models.endovae import EndoVAE
+from models.endovae import PRESET_FLAGS, EndoVAE
 from preprocessing.files import read_json, write_csv
 from preprocessing.kvasir import is_synthetic, load_polyps, load_processed
 from preprocessing.kvasir_split import split_images
@@ -51,7 +51,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     run = Path(args.out)
-    data = args.data or Path(read_run_config(run, "train_endovae", "--run")["data"])
+    config = read_run_config(run, "train_endovae", "--run")
+    data = args.data or Path(config["data"])
     model = load_model(run / BEST, EndoVAE)
     inception = inception_from_flags(args, (0, 1))
     normal = split_images(*load_processed(data, "normal"), read_json(run / SPLIT))
@@ -91,7 +92,11 @@ def main(args: argparse.Namespace) -> None:
     write_csv(run / METRICS, quality)
     write_csv(run / SCORES, scores)
     np.savez_compressed(run / SAMPLES, **samples)
-    sections = [("Reconstruction quality", markdown_table(quality))]
+    trained = {k: config.get(k) for k in (*PRESET_FLAGS, "epochs", "beta")}
+    sections = [
+        ("Reconstruction quality", markdown_table(quality)),
+        settings_section(config.get("preset", "(before presets)"), trained),
+    ]
     generative, generative_sections = sample_metrics(
         model.encoder, normal, generated, reconstructed["validation"], args.seed, inception
     )

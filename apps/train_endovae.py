@@ -15,7 +15,7 @@ import pandas as pd
 from apps.common import add_training_flags, make_parser, run_app
 from evaluation.endovae_figures import endovae_figures
 from evaluation.figures import save_figures
-from models.endovae import PRESETS, RECONSTRUCTIONS, EndoVAE, Preset
+from models.endovae import PRESET_FLAGS, PRESETS, RECONSTRUCTIONS, EndoVAE, Preset
 from preprocessing.kvasir import is_synthetic, load_processed
 from preprocessing.kvasir_split import ORDERS, split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
@@ -36,7 +36,6 @@ from training.run_folder import (
 
 QUICK_EPOCHS, QUICK_BATCH = 15, 16
 MONITOR = "val_total_loss"
-PRESET_FLAGS = tuple(f.name for f in dataclasses.fields(Preset) if f.name != "epochs")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -25,7 +25,7 @@ from evaluation.feature_spaces import FeatureSpace
 from evaluation.figures import save_figures
 from evaluation.metrics import predict_digits
 from evaluation.pixelda_figures import plot_pixelda_history, plot_pixelda_samples
-from evaluation.reports import markdown_table, write_report
+from evaluation.reports import markdown_table, settings_section, write_report
 from models.pixelda import PRESETS, PixelDA, build_pixelda
 from preprocessing.digit_pipelines import adaptation_dataset, labelled_dataset
 from preprocessing.digit_splits import Splits, split_pairs
@@ -229,6 +229,9 @@ def write_results(
         f"PixelDA: {pair.name}",
         [
             ("Table 1", f"{markdown_table(table)}\n\n{note}"),
+            settings_section(
+                args.preset, {"mnist_resize": args.mnist_resize, **args.hyperparameters}
+            ),
             *sections,
             ("Figures", "![history](figures/history.png)\n\n![samples](figures/samples.png)"),
         ],

@@ -37,6 +37,14 @@ def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join(lines)
 
 
+def settings_section(preset: str, values: dict) -> tuple[str, str]:
+    """The report section naming a run's preset and every value it trained with."""
+    rows = pd.DataFrame({"setting": list(values), "value": [str(v) for v in values.values()]})
+    return "Settings", f"Preset `{preset}` (docs/fidelity.md lists each homework detail).\n\n" + (
+        markdown_table(rows)
+    )
+
+
 def write_report(path: str | Path, title: str, sections: list[tuple[str, str]], demo: bool) -> None:
     """`report.md`: a title, a demo-data warning where it applies, then (heading, body) sections."""
     parts = [f"# {title}"]

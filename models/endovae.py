@@ -48,6 +48,8 @@ PRESETS = {
     # The exact Bernoulli likelihood, validation frames never seen in training.
     "clean": Preset("sum", "split_then_augment", warmup_steps=300),
 }
+# The values a preset sets that identify a run (a resumed run must keep them; epochs may grow).
+PRESET_FLAGS = tuple(f.name for f in dataclasses.fields(Preset) if f.name != "epochs")
 
 
 @keras.saving.register_keras_serializable(package="endovae")

@@ -42,7 +42,9 @@ def test_train_then_evaluate_then_resume(tmp_path, capsys):
     assert set(metrics["Metric"]) == {"SSIM", "PSNR (dB)"}
     assert pd.read_csv(out / "anomaly.csv")["Score"].tolist() == ["neg_elbo", "recon_error"]
     assert "Metric | Mean | Std Dev" in capsys.readouterr().out
-    assert "Demo data" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "Demo data" in report and "Preset `homework`" in report
+    assert "| reconstruction | channel_mean |" in report
     for figure in (out / "figures").glob("*.png"):
         figure.unlink()
     train_endovae.draw_figures(out)  # redrawn from the run folder alone (make_figures)

@@ -221,6 +221,8 @@ def test_no_target_label_reaches_train_step(tmp_path, monkeypatch):
     assert all(f.exists() for f in figures)
     table = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert list(table["model"]) == ["source only", "PixelDA"]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "Preset `homework`" in report and "| w_d | 0.013 |" in report
 
 
 def test_adaptation_dataset_hides_the_pairing_and_resumes_exactly():
