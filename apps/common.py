@@ -34,9 +34,10 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
     devices = parser.add_argument_group("devices")
     devices.add_argument(
         "--strategy",
-        choices=("auto", "mirrored", "tpu"),
+        choices=("auto", "mirrored", "tpu", "multiworker"),
         default="auto",
-        help="tf.distribute: auto = all GPUs if several, else one device",
+        help="tf.distribute: auto = all GPUs if several, else one device; multiworker = "
+        "several machines, from TF_CONFIG (docs/devices-and-speed.md)",
     )
     devices.add_argument(
         "--mixed-precision",

@@ -18,7 +18,7 @@ from evaluation.figures import save_figures
 from evaluation.reports import markdown_table, settings_section, write_report
 from evaluation.vae_quality import quality_rows, sample_metrics
 from models.endovae import PRESET_FLAGS, EndoVAE
-from preprocessing.files import read_json, write_csv
+from preprocessing.files import read_json, write_csv, write_npz
 from preprocessing.kvasir import is_synthetic, load_polyps, load_processed
 from preprocessing.kvasir_split import split_images
 from training.run_folder import (
@@ -91,7 +91,7 @@ def main(args: argparse.Namespace) -> None:
     scores = pd.concat(score_frames, ignore_index=True)
     write_csv(run / METRICS, quality)
     write_csv(run / SCORES, scores)
-    np.savez_compressed(run / SAMPLES, **samples)
+    write_npz(run / SAMPLES, **samples)
     trained = {k: config.get(k) for k in (*PRESET_FLAGS, "epochs", "beta")}
     sections = [
         ("Reconstruction quality", markdown_table(quality)),

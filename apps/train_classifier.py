@@ -17,7 +17,7 @@ from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
 from preprocessing.digit_splits import QUICK_TRAIN, paired_split
 from preprocessing.digits import domain_names
-from preprocessing.files import write_csv
+from preprocessing.files import write_csv, write_npz
 from training.devices import device_strategy, seed_everything
 from training.run_folder import (
     FIGURES,
@@ -41,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> None:
     common.check_pair_flags(args)
+    strategy = device_strategy(args.strategy, args.mixed_precision)  # before any device work
     out = start_run(args, identity=("pair", "mnist_resize", "seed", "batch_size", "quick"))
     seed_everything(args.seed)
     pair = common.pair_from_flags(args)
@@ -56,7 +57,7 @@ def main(args: argparse.Namespace) -> None:
         (pair.source[test], pair.labels[test]),
         epochs,
         args.seed,
-        device_strategy(args.strategy, args.mixed_precision),
+        strategy,
         args.batch_size,
         args.jit,
         tensorboard=args.tensorboard,
@@ -71,7 +72,7 @@ def main(args: argparse.Namespace) -> None:
         ]
     )
     write_csv(out / METRICS, metrics)
-    np.savez_compressed(
+    write_npz(
         out / SAMPLES,
         source=pair.source[test[:5]],
         target=pair.target[test[:5]],

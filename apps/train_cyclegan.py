@@ -12,7 +12,6 @@ that `python -m apps.train_pixelda --compare DIR` adds to PixelDA's Table 1.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import keras
@@ -34,7 +33,7 @@ from evaluation.reports import markdown_table, write_report
 from models.cyclegan import CycleGAN, build_cyclegan
 from preprocessing.digit_splits import Splits, split_pairs
 from preprocessing.digits import DigitPair
-from preprocessing.files import InputError, write_csv
+from preprocessing.files import InputError, remove, write_csv
 from preprocessing.image_folders import image_folder
 from preprocessing.unpaired import Domains, digit_domains, folder_domains, unpaired_dataset
 from training import run_folder, task_classifier
@@ -108,9 +107,10 @@ def main(args: argparse.Namespace) -> None:
     args.batch_size = args.batch_size or (FOLDER_BATCH if folders else DIGITS_BATCH)
     identity = ("pair", "mnist_resize", "domain_a", "domain_b", "size", "seed", "batch_size")
     identity += ("quick", "steps", "epochs", "residual_blocks", "filters")
+    strategy = device_strategy(args.strategy, args.mixed_precision)  # before any device work
     out = start_run(args, identity)
     if args.restart:
-        shutil.rmtree(out / CLASSIFIER, ignore_errors=True)
+        remove(out / CLASSIFIER)
     seed_everything(args.seed)
     pair = splits = None
     if folders:
@@ -130,7 +130,7 @@ def main(args: argparse.Namespace) -> None:
         f"({len(domains.b)} images): {epochs} epochs x {steps} steps of {args.batch_size}"
     )
 
-    with device_strategy(args.strategy, args.mixed_precision).scope():
+    with strategy.scope():
         model = build_cyclegan(
             domains.a.shape[1:],
             epochs * steps,

@@ -73,6 +73,7 @@ def main(args: argparse.Namespace) -> None:
     split = split_names(
         names, chosen.val_fraction, args.seed, args.quick, chosen.split_order, chosen.copies
     )
+    strategy = device_strategy(args.strategy, args.mixed_precision)  # before any device work
     out = start_run(args, identity=("data", "seed", "quick", "beta", "preset", *PRESET_FLAGS))
     seed_everything(args.seed)
     split = stored_split(out, split)
@@ -85,7 +86,7 @@ def main(args: argparse.Namespace) -> None:
         f"{chosen.reconstruction} BCE, warm-up {chosen.warmup_steps} steps"
     )
 
-    with device_strategy(args.strategy, args.mixed_precision).scope():
+    with strategy.scope():
         model = EndoVAE(beta=args.beta, seed=args.seed, reconstruction=chosen.reconstruction)
         model.compile(optimizer=keras.optimizers.Adam(chosen.learning_rate), jit_compile=args.jit)
     warmup = (

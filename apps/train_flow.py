@@ -22,7 +22,7 @@ from evaluation.flow_figures import flow_figures
 from evaluation.reports import markdown_table, write_report
 from models.endovae import EndoVAE
 from models.flows import MAF, SPACES
-from preprocessing.files import InputError, read_json, write_csv
+from preprocessing.files import InputError, read_json, write_csv, write_npz
 from preprocessing.kvasir import is_synthetic, load_polyps, load_processed
 from preprocessing.kvasir_split import split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
@@ -98,6 +98,7 @@ def main(args: argparse.Namespace) -> None:
     args.batch_size = args.batch_size or (QUICK_BATCH if args.quick else BATCH)
     args.hidden = args.hidden or HIDDEN[args.space]
     identity = ("data", "seed", "quick", "space", "vae_run", "transforms", "hidden", "side")
+    strategy = device_strategy(args.strategy, args.mixed_precision)  # before any device work
     out = start_run(args, identity=(*identity, "batch_size", "val_fraction", "copies"))
     seed_everything(args.seed)
     split = stored_split(out, split)
@@ -111,7 +112,7 @@ def main(args: argparse.Namespace) -> None:
         f"training images (x{args.copies + 1} with augmentation), {len(validation)} validation"
     )
 
-    with device_strategy(args.strategy, args.mixed_precision).scope():
+    with strategy.scope():
         loc, scale = train.mean(axis=0), train.std(axis=0) + 1e-6
         model = MAF(train.shape[1], args.transforms, args.hidden, args.space, loc, scale, args.seed)
         model.compile(keras.optimizers.Adam(args.learning_rate), jit_compile=args.jit)
@@ -174,7 +175,7 @@ def evaluate(
         samples = keras.ops.convert_to_numpy(vae.decoder(samples))
     else:
         samples = samples.reshape(SAMPLED, args.side, args.side, -1)
-    np.savez_compressed(out / SAMPLES, samples=samples)
+    write_npz(out / SAMPLES, samples=samples)
     links = "\n\n".join(f"![{n}](figures/{n}.png)" for n in FLOW_FIGURES)
     title = f"MAF on {args.space}"
     write_report(out / REPORT, title, [*sections, ("Figures", links)], is_synthetic(args.data))

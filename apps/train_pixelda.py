@@ -30,7 +30,7 @@ from models.pixelda import PRESETS, PixelDA, build_pixelda
 from preprocessing.digit_pipelines import adaptation_dataset, labelled_dataset
 from preprocessing.digit_splits import Splits, split_pairs
 from preprocessing.digits import DigitPair
-from preprocessing.files import InputError, write_csv
+from preprocessing.files import InputError, write_csv, write_npz
 from training import run_folder
 from training.callbacks import EpochMetrics, StepRate, run_callbacks
 from training.devices import device_strategy, seed_everything
@@ -81,6 +81,7 @@ def main(args: argparse.Namespace) -> None:
     args.hyperparameters = dataclasses.asdict(preset)
     args.batch_size = args.batch_size or preset.batch_size
     identity = ("pair", "mnist_resize", "seed", "batch_size", "quick", "preset", "steps", "epochs")
+    strategy = device_strategy(args.strategy, args.mixed_precision)  # before any device work
     out = start_run(args, identity)
     baseline = baseline or train_baseline(args, out)
     seed_everything(args.seed)
@@ -95,7 +96,7 @@ def main(args: argparse.Namespace) -> None:
         f"{epochs} epochs x {steps_per_epoch} steps"
     )
 
-    with device_strategy(args.strategy, args.mixed_precision).scope():
+    with strategy.scope():
         model = build_pixelda(preset, seed=args.seed, jit_compile=args.jit)
     train = splits.train
     model.fit(
@@ -192,7 +193,7 @@ def write_results(
         "generated": model.translate(pair.source[index]),
         pair.target_name: pair.target[index],
     }
-    np.savez_compressed(
+    write_npz(
         out / run_folder.SAMPLES,
         names=np.array(list(rows)),
         images=np.stack(list(rows.values())),

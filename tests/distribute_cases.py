@@ -34,6 +34,14 @@ SOURCE, TARGET = RNG.uniform(-1, 1, (2, 8, 16, 16, 3)).astype("float32")
 LABELS = RNG.integers(0, 10, 8)
 LATENTS = RNG.normal(size=(8, 6)).astype("float32")
 RECORDED = 2  # steps whose losses and gradients are compared (the weights stay as they are)
+# Tolerances, from float32 arithmetic (unit roundoff EPS = 2^-24, about 6e-8): a sum of n
+# float32 terms computed in another order (one device sums a batch, two replicas each sum
+# their share and the shares are added) differs by at most about n * EPS * sum|terms| (the
+# worst case of a sequential loop; blocked and pairwise kernels stay near EPS * sum|terms|).
+# The largest sum in these tiny models has N = 8 x 16 x 16 x 3 terms: a batch's pixel values
+# (the reconstruction loss, a convolution kernel's gradient over examples and positions).
+EPS = 2.0**-24
+N = 8 * 16 * 16 * 3
 STEPS = 4  # steps on two replicas before their copies of every variable are compared
 
 
@@ -130,33 +138,51 @@ class Recorder(keras.callbacks.Callback):
                 optimizer.learning_rate = 0.01
 
 
-def run(case: str, out: str) -> None:
-    """Train the case from the same weights on one device (`RECORDED` steps) and on two
-    replicas (`STEPS` steps). Write to `out` (npz): each run's losses (`fit`'s history) and
-    applied gradients (each replica's copy) of the recorded steps, what each gradient is
-    of, and the variables whose replica copies differ after the last step."""
-    make, batch = CASES[case]
+def case_data(case: str) -> tf.data.Dataset:
+    """The case's batch of 8, then its first 7 examples again and again."""
+    batch = CASES[case][1]
     uneven = tf.nest.map_structure(lambda a: a[:7], batch)
-    data = tf.data.Dataset.from_tensors(batch).concatenate(
+    return tf.data.Dataset.from_tensors(batch).concatenate(
         tf.data.Dataset.from_tensors(uneven).repeat()
     )
+
+
+def train_recording(
+    case: str, strategy: tf.distribute.Strategy, steps: int, start: list | None = None
+) -> tuple[keras.Model, dict]:
+    """Build the case in `strategy` (from the weights `start`, if given) and train `steps`
+    steps; return the model and the losses (`fit`'s history) and applied gradients (each
+    replica's copy) of the first `RECORDED` steps, as `loss/NAME`, `gradient/I`, `groups`,
+    and the weights it started from, as `start`."""
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = CASES[case][0](GradientRecorder)
+    if start is not None:
+        model.set_weights(start)
+    start = model.get_weights()  # with the image buffers, before training fills them
+    recorder = Recorder(strategy)
+    history = model.fit(
+        case_data(case), epochs=steps, steps_per_epoch=1, callbacks=[recorder], verbose=0
+    )
+    results = {f"loss/{k}": v[:RECORDED] for k, v in history.history.items()}
+    results |= {f"gradient/{i}": g for i, g in enumerate(recorder.gradients)}
+    results["groups"] = np.array(recorder.groups)  # (step and optimizer, variable path)
+    return model, results | {"start": start}
+
+
+def run(case: str, out: str) -> None:
+    """Train the case from the same weights on one device (`RECORDED` steps) and on two
+    replicas (`STEPS` steps). Write to `out` (npz): each run's `train_recording` results
+    (prefixed `single/` and `mirrored/`), and the variables whose replica copies differ after
+    the last step."""
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
-    results, start = {}, None
-    for name, strategy, steps in (
-        ("single", tf.distribute.get_strategy(), RECORDED),
-        ("mirrored", mirrored, STEPS),
-    ):
-        keras.utils.set_random_seed(0)
-        with strategy.scope():
-            model = make(GradientRecorder)
-        start = model.get_weights() if start is None else start
-        model.set_weights(start)
-        recorder = Recorder(strategy)
-        history = model.fit(data, epochs=steps, steps_per_epoch=1, callbacks=[recorder], verbose=0)
-        results |= {f"{name}/loss/{k}": v[:RECORDED] for k, v in history.history.items()}
-        results |= {f"{name}/gradient/{i}": g for i, g in enumerate(recorder.gradients)}
-    results["groups"] = np.array(recorder.groups)  # (step and optimizer, variable path)
+    _, single = train_recording(case, tf.distribute.get_strategy(), RECORDED)
+    model, mirrored_run = train_recording(case, mirrored, STEPS, single.pop("start"))
+    mirrored_run.pop("start")
+    results = {f"single/{k}": v for k, v in single.items()}
+    results |= {f"mirrored/{k}": v for k, v in mirrored_run.items()}
+    results["groups"] = mirrored_run["groups"]
     variables = [*model.variables, *(v for o in optimizers(model) for v in o.variables)]
     results["replicas_differ"] = np.array(
         [
@@ -169,6 +195,49 @@ def run(case: str, out: str) -> None:
     )
     results["variables_compared"] = np.array(len(variables))
     np.savez(out, **results)
+
+
+def loss_tolerance(value: float) -> float:
+    """Every loss here sums terms of one sign (cross-entropies, KL divergences, squared and
+    absolute errors; MAF's NLL is dominated by its positive 0.5 z^2 + 0.5 log 2 pi terms), so
+    sum|terms| is about |loss|, and each term comes out of sums of at most N terms."""
+    return N * EPS * abs(value)
+
+
+def assert_same_training(run, first: str, second: str) -> None:
+    """The recorded losses and gradients of the runs `first` and `second` (prefixes of the
+    keys of `run`, an npz of `train_recording` results) agree within float32 rounding.
+
+    Gradients: an entry sums at most N terms (examples x positions), each at most about the
+    largest entry G of its loss's gradient, so sum|terms| <= N * G and the near-EPS rounding
+    of blocked sums moves it by at most about N * EPS * G: one absolute tolerance for the
+    whole gradient of a loss (one optimizer's variables in one step), also for entries near
+    zero (e.g. the bias before a batch normalization, exactly 0 in theory). (Measured on the
+    development machine: at most 18 EPS * G; losses 2 EPS * |loss|.)
+    """
+    prefix = f"{first}/loss/"
+    losses = [k.removeprefix(prefix) for k in run if k.startswith(prefix)]
+    assert {"total_loss", "d_loss", "g_loss", "nll"} & set(losses)
+    for name in losses:
+        if "accuracy" in name:  # thresholded probabilities, not a sum
+            continue
+        ones, others = run[f"{first}/loss/{name}"], run[f"{second}/loss/{name}"]
+        for step, (a, b) in enumerate(zip(ones, others, strict=True), 1):
+            assert abs(a - b) <= loss_tolerance(a), f"{name} at step {step}: {a} vs {b}"
+    groups = run["groups"]
+    for group in np.unique(groups[:, 0]):
+        members = np.flatnonzero(groups[:, 0] == group)
+        ones = {i: run[f"{first}/gradient/{i}"][0] for i in members}
+        largest = max(np.abs(g).max() for g in ones.values())
+        assert largest > 0, group
+        for i in members:
+            np.testing.assert_allclose(
+                run[f"{second}/gradient/{i}"][0],
+                ones[i],
+                rtol=0,
+                atol=N * EPS * largest,
+                err_msg=f"{group}: {groups[i, 1]}",
+            )
 
 
 def scaling(out: str) -> None:

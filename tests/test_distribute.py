@@ -10,12 +10,8 @@ rate whatever the size of its gradient, so for a gradient near zero float32 roun
 TensorFlow fixes its devices at start-up, so each case runs in a fresh Python process
 (tests/distribute_cases.py), two at a time.
 
-Tolerances, from float32 arithmetic (unit roundoff EPS = 2^-24, about 6e-8): a sum of n
-float32 terms computed in another order (one device sums a batch, two replicas each sum
-their share and the shares are added) differs by at most about n * EPS * sum|terms| (the
-worst case of a sequential loop; blocked and pairwise kernels stay near EPS * sum|terms|).
-The largest sum in these tiny models has N = 8 x 16 x 16 x 3 terms: a batch's pixel values
-(the reconstruction loss, a convolution kernel's gradient over examples and positions).
+The tolerances come from float32 arithmetic: see `tests.distribute_cases.loss_tolerance`
+and `assert_same_training`.
 """
 
 import os
@@ -26,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-EPS = 2.0**-24
-N = 8 * 16 * 16 * 3
+from tests.distribute_cases import assert_same_training, loss_tolerance
+
 CASES = ("endovae", "pixelda", "cyclegan", "maf")
 
 
@@ -60,45 +56,9 @@ def results(tmp_path_factory):
         yield result
 
 
-def loss_tolerance(value: float) -> float:
-    """Every loss here sums terms of one sign (cross-entropies, KL divergences, squared and
-    absolute errors; MAF's NLL is dominated by its positive 0.5 z^2 + 0.5 log 2 pi terms), so
-    sum|terms| is about |loss|, and each term comes out of sums of at most N terms."""
-    return N * EPS * abs(value)
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_two_replicas_give_the_losses_and_gradients_of_one_device(results, case):
-    run = results(case)
-    losses = [k.removeprefix("single/loss/") for k in run.files if k.startswith("single/loss/")]
-    assert {"total_loss", "d_loss", "g_loss", "nll"} & set(losses)
-    for name in losses:
-        if "accuracy" in name:  # thresholded probabilities, not a sum
-            continue
-        single, mirrored = run[f"single/loss/{name}"], run[f"mirrored/loss/{name}"]
-        for step, (a, b) in enumerate(zip(single, mirrored, strict=True), 1):
-            assert abs(a - b) <= loss_tolerance(a), f"{name} at step {step}: {a} vs {b}"
-
-    # Gradients: an entry sums at most N terms (examples x positions), each at most about
-    # the largest entry G of its loss's gradient, so sum|terms| <= N * G and the near-EPS
-    # rounding of blocked sums moves it by at most about N * EPS * G: one absolute tolerance
-    # for the whole gradient of a loss (one optimizer's variables in one step), also for
-    # entries near zero (e.g. the bias before a batch normalization, exactly 0 in theory).
-    # (Measured on the development machine: at most 18 EPS * G; losses 2 EPS * |loss|.)
-    groups = run["groups"]
-    for group in np.unique(groups[:, 0]):
-        members = np.flatnonzero(groups[:, 0] == group)
-        single = {i: run[f"single/gradient/{i}"][0] for i in members}
-        largest = max(np.abs(g).max() for g in single.values())
-        assert largest > 0, group
-        for i in members:
-            np.testing.assert_allclose(
-                run[f"mirrored/gradient/{i}"][0],
-                single[i],
-                rtol=0,
-                atol=N * EPS * largest,
-                err_msg=f"{group}: {groups[i, 1]}",
-            )
+    assert_same_training(results(case), "single", "mirrored")
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -104,7 +104,7 @@ CASES = [  # (app, argv besides the output flag, message regex)
         "--data missing",
         "evaluate_endovae",
         flags("--data", missing("nowhere")),
-        r"best\.keras not found|nowhere/normal: no prepared images",  # no run / the run's data
+        r"no config\.json, train first|nowhere/normal: no prepared images",  # no run / its data
     ),
     case(
         "--data-dir missing",

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from preprocessing.files import atomic_path, write_csv
+from preprocessing.files import atomic_path, write_csv, writing
 from training.resume import ResumeState, finite
 from training.run_folder import CHECKPOINTS, HISTORY, RESUME, TENSORBOARD
 from training.saving import save_model
@@ -193,7 +193,9 @@ def run_callbacks(
     `out/tensorboard/`, checkpoints and the resume state (which also restores `extra`).
     `save_last=False` skips `last.keras` (the resume state holds the last weights anyway)."""
     extra = list(extra)
-    board = [keras.callbacks.TensorBoard(str(out / TENSORBOARD))] if tensorboard else []
+    board = (
+        [keras.callbacks.TensorBoard(str(out / TENSORBOARD))] if tensorboard and writing() else []
+    )
     return [
         *extra,
         NaNGuard(),

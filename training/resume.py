@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from preprocessing.files import InputError, atomic_path, read_json, write_json
+from preprocessing.files import InputError, atomic_path, read_json, remove, write_json
 from training.run_folder import RESUME_STATE
 
 
@@ -82,7 +82,6 @@ class ResumeState(keras.callbacks.Callback):
             return  # never back up a diverged model
         weights = f"epoch-{epoch + 1:05d}.weights.h5"
         seeds = f"epoch-{epoch + 1:05d}.seeds.npz"  # dropout, noise: not in the weights file
-        self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.folder / weights) as tmp:
             self.model.save_weights(tmp)
         with atomic_path(self.folder / seeds) as tmp:
@@ -94,7 +93,7 @@ class ResumeState(keras.callbacks.Callback):
         self._write_state(epoch=epoch + 1, weights=weights, seeds=seeds)
         for old in self.folder.glob("epoch-*"):
             if old.name not in (weights, seeds):
-                old.unlink()
+                remove(old)
 
     def on_train_end(self, logs=None):
         state = self.state

@@ -9,14 +9,13 @@ epoch), `checkpoints/` (`best.keras`, `last.keras`, the resume state in `resume/
 from __future__ import annotations
 
 import argparse
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from preprocessing.files import InputError, read_json, write_json
+from preprocessing.files import InputError, read_json, remove, write_json
 
 CONFIG = "config.json"
 HISTORY = "history.csv"
@@ -58,8 +57,7 @@ def start_run(args: argparse.Namespace, identity: Iterable[str]) -> Path:
     previous = out / CONFIG
     if getattr(args, "restart", False):
         for name in RUN_STATE:
-            target = out / name
-            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            remove(out / name)
     elif previous.exists() and (out / CHECKPOINTS).exists():
         old = read_json(previous)
         changed = [k for k in identity if k in old and old[k] != config.get(k)]
