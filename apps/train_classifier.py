@@ -17,7 +17,7 @@ from evaluation.metrics import accuracy
 from evaluation.reports import markdown_table, write_report
 from preprocessing.digit_splits import QUICK_TRAIN, paired_split
 from preprocessing.digits import domain_names
-from preprocessing.files import write_csv, write_npz
+from preprocessing.files import write_csv, write_npz, writing
 from training.devices import device_strategy, seed_everything
 from training.run_folder import (
     FIGURES,
@@ -78,7 +78,8 @@ def main(args: argparse.Namespace) -> None:
         target=pair.target[test[:5]],
         labels=pair.labels[test[:5]],
     )
-    draw_figures(out)
+    if writing():  # the chief of a multi-worker run draws
+        draw_figures(out)
     table = metrics.rename(
         columns={
             "source_test_accuracy": f"{pair.source_name} test accuracy",

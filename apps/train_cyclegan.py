@@ -33,7 +33,7 @@ from evaluation.reports import markdown_table, write_report
 from models.cyclegan import CycleGAN, build_cyclegan
 from preprocessing.digit_splits import Splits, split_pairs
 from preprocessing.digits import DigitPair
-from preprocessing.files import InputError, remove, write_csv
+from preprocessing.files import InputError, remove, write_csv, writing
 from preprocessing.image_folders import image_folder
 from preprocessing.unpaired import Domains, digit_domains, folder_domains, unpaired_dataset
 from training import run_folder, task_classifier
@@ -203,7 +203,8 @@ def write_digit_results(
     row = table1_row("CycleGAN + classifier", classifier, pair, splits)
     row["train_images"] = len(train)
     write_csv(out / run_folder.METRICS, pd.DataFrame([row]))
-    draw_figures(out)
+    if writing():  # the chief of a multi-worker run draws
+        draw_figures(out)
     cache = out / run_folder.CHECKPOINTS / "target_features.keras"
     generative, sections = translation_metrics(
         pair, splits, gan.translate, "CycleGAN", args.seed, args.quick, cache, inception
@@ -245,7 +246,8 @@ def write_folder_results(
     row = {"model": "CycleGAN", "images_a": len(domains.a), "images_b": len(domains.b)}
     row |= {k: float(last[k]) for k in CycleGAN.LOSSES if k in last}
     write_csv(out / run_folder.METRICS, pd.DataFrame([row]))
-    draw_figures(out)
+    if writing():  # the chief of a multi-worker run draws
+        draw_figures(out)
     a, b = domains.names
     sections = [("Generative metrics", "Pass --inception for FID, KID and PRDC.")]
     if inception is not None:

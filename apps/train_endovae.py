@@ -16,6 +16,7 @@ from apps.common import add_training_flags, make_parser, run_app
 from evaluation.endovae_figures import endovae_figures
 from evaluation.figures import save_figures
 from models.endovae import PRESET_FLAGS, PRESETS, RECONSTRUCTIONS, EndoVAE, Preset
+from preprocessing.files import writing
 from preprocessing.kvasir import is_synthetic, load_processed
 from preprocessing.kvasir_split import ORDERS, split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
@@ -100,7 +101,8 @@ def main(args: argparse.Namespace) -> None:
         callbacks=[*warmup, *plateau_callbacks(out, MONITOR, tensorboard=args.tensorboard)],
         verbose=2,
     )
-    draw_figures(out)
+    if writing():  # the chief of a multi-worker run draws
+        draw_figures(out)
     print(f"Best model: {out / BEST}")
     print(f"Next: python -m apps.evaluate_endovae --run {out}")
 

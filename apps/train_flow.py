@@ -22,7 +22,7 @@ from evaluation.flow_figures import flow_figures
 from evaluation.reports import markdown_table, write_report
 from models.endovae import EndoVAE
 from models.flows import MAF, SPACES
-from preprocessing.files import InputError, read_json, write_csv, write_npz
+from preprocessing.files import InputError, read_json, write_csv, write_npz, writing
 from preprocessing.kvasir import is_synthetic, load_polyps, load_processed
 from preprocessing.kvasir_split import split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
@@ -126,7 +126,8 @@ def main(args: argparse.Namespace) -> None:
     )
     best = load_model(out / BEST, MAF)
     evaluate(args, out, best, vae, images["validation"])
-    draw_figures(out)
+    if writing():  # the chief of a multi-worker run draws
+        draw_figures(out)
     print(f"Report: {out / REPORT}")
 
 

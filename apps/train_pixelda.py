@@ -30,7 +30,7 @@ from models.pixelda import PRESETS, PixelDA, build_pixelda
 from preprocessing.digit_pipelines import adaptation_dataset, labelled_dataset
 from preprocessing.digit_splits import Splits, split_pairs
 from preprocessing.digits import DigitPair
-from preprocessing.files import InputError, write_csv, write_npz
+from preprocessing.files import InputError, write_csv, write_npz, writing
 from training import run_folder
 from training.callbacks import EpochMetrics, StepRate, run_callbacks
 from training.devices import device_strategy, seed_everything
@@ -200,7 +200,8 @@ def write_results(
         predictions=np.stack([predict_digits(model, v) for v in rows.values()]),
         labels=pair.labels[index],
     )
-    draw_figures(out)
+    if writing():  # the chief of a multi-worker run draws
+        draw_figures(out)
     generative, sections = translation_metrics(
         pair,
         splits,
