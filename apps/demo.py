@@ -14,14 +14,24 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from apps import registry
 from apps.common import make_parser, run_app
-from evaluation.reports import markdown_to_html
+from evaluation.reports import markdown_table, markdown_to_html
 from preprocessing.files import write_text
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
-from training.run_folder import REPORT, run_folder
+from training.run_folder import ANOMALY, METRICS, REPORT, run_folder
 
-FRAMES_PER_CLASS, FRAME_SIZE = 30, (320, 256)  # synthetic endoscopy frames
+FRAMES_PER_CLASS, FRAME_SIZE = 40, (320, 256)  # synthetic endoscopy frames
+
+NOT_SHOWN = (
+    "CycleGAN and the MAF flows are not part of the demo: in the few minutes it has they do "
+    "not beat their baselines on demo data (a 150-step CycleGAN's classifier stays below "
+    "source-only; the flows rank the synthetic polyps as likelier than healthy frames). "
+    "Run them on the real data: docs/cyclegan.md, docs/flows.md."
+)
 
 
 def stages(out: Path) -> list[tuple[str, str, list[str]]]:
@@ -34,28 +44,10 @@ def stages(out: Path) -> list[tuple[str, str, list[str]]]:
             ["--pair", "digits-demo", "--epochs", "5", "--out", str(out / "classifier")],
         ),
         (
-            "CycleGAN on the demo digit pair, the task classifier on its translations",
-            "train_cyclegan",
-            ["--pair", "digits-demo", "--steps", "150", "--epochs", "3", "--filters", "32"]
-            + ["--classifier-epochs", "5", "--out", str(out / "cyclegan")],
-        ),
-        (
             "PixelDA on the demo digit pair",
             "train_pixelda",
-            [
-                "--pair",
-                "digits-demo",
-                "--steps",
-                "300",
-                "--epochs",
-                "3",
-                "--baseline",
-                str(out / "classifier"),
-                "--compare",
-                str(out / "cyclegan"),
-                "--out",
-                str(out / "pixelda"),
-            ],
+            ["--pair", "digits-demo", "--steps", "300", "--epochs", "3"]
+            + ["--baseline", str(out / "classifier"), "--out", str(out / "pixelda")],
         ),
         (
             "Otsu-contour cropping of synthetic endoscopy frames",
@@ -63,57 +55,62 @@ def stages(out: Path) -> list[tuple[str, str, list[str]]]:
             ["--data-dir", str(frames), "--out", str(prepared)],
         ),
         (
+            # the clean preset (sum BCE) with a 100-step warm-up learns within the demo's
+            # 300 steps; the homework preset needs more (docs/endovae.md)
             "EndoVAE on the synthetic healthy frames",
             "train_endovae",
-            [
-                "--data",
-                str(prepared),
-                "--epochs",
-                "6",
-                "--batch-size",
-                "16",
-                "--out",
-                str(out / "endovae"),
-            ],
+            ["--data", str(prepared), "--preset", "clean", "--batch-size", "16"]
+            + ["--epochs", "25", "--warmup-steps", "100", "--out", str(out / "endovae")],
         ),
         (
             "EndoVAE evaluation: generation, reconstruction, SSIM/PSNR, anomaly scores",
             "evaluate_endovae",
             ["--run", str(out / "endovae")],
         ),
+    ]
+
+
+def scoreboard(out: Path) -> pd.DataFrame:
+    """Each stage's measure against its baseline, read from the run folders."""
+    pixelda = pd.read_csv(out / "pixelda" / METRICS).set_index("model")["target_all_accuracy"]
+    quality = pd.read_csv(out / "endovae" / METRICS).set_index(["Images", "Metric"])["Mean"]
+    anomaly = pd.read_csv(out / "endovae" / ANOMALY).set_index("Score")["AUROC"]
+    rows = [
+        (
+            "PixelDA",
+            "demo-target accuracy",
+            pixelda["PixelDA"],
+            "source only",
+            pixelda["source only"],
+        ),
         *[
             (
-                f"MAF on {space} of the synthetic healthy frames, compared with the EndoVAE",
-                "train_flow",
-                [
-                    "--data",
-                    str(prepared),
-                    "--space",
-                    space,
-                    "--vae-run",
-                    str(out / "endovae"),
-                    "--epochs",
-                    "10",
-                    "--batch-size",
-                    "16",
-                    "--out",
-                    str(out / f"flow_{space}"),
-                    *compare,
-                ],
+                "EndoVAE reconstruction",
+                f"held-out {metric}",
+                quality["validation", metric],
+                "mean image",
+                quality["validation: mean-image baseline", metric],
             )
-            for space, compare in (
-                ("pixels", []),
-                ("latent", ["--compare", str(out / "flow_pixels")]),
-            )
+            for metric in ("SSIM", "PSNR (dB)")
         ],
+        (
+            "EndoVAE anomaly detection",
+            "AUROC of the reconstruction error, polyps vs healthy",
+            anomaly["recon_error"],
+            "chance",
+            0.5,
+        ),
     ]
+    board = pd.DataFrame(rows, columns=["stage", "measure", "result", "baseline", "baseline value"])
+    board["beats its baseline"] = np.where(board["result"] > board["baseline value"], "yes", "no")
+    return board
 
 
 def main(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     frames = run_folder(args.out) / "synthetic_frames"
     if not frames.exists():
-        write_synthetic_kvasir(frames, FRAMES_PER_CLASS, args.seed, FRAME_SIZE)
+        write_synthetic_kvasir(frames, FRAMES_PER_CLASS, args.seed, FRAME_SIZE, varied=True)
     runs: dict[Path, str] = {}  # run folder -> title, in order
     plan = stages(args.out)
     for number, (title, app, argv) in enumerate(plan, 1):
@@ -122,8 +119,14 @@ def main(args: argparse.Namespace) -> None:
         app_args = registry.run(app, [*argv, "--seed", str(args.seed)])
         print(f"[{number}/{len(plan)}] done in {time.perf_counter() - began:.0f} s", flush=True)
         runs.setdefault(Path(getattr(app_args, "run", None) or app_args.out), title)
-    text = "# Offline demo (demo data, not the real data sets)\n\n" + "\n\n".join(
-        run_section(run, title, args.out) for run, title in runs.items()
+    board = scoreboard(args.out)
+    print(markdown_table(board))
+    text = "\n\n".join(
+        [
+            "# Offline demo (demo data, not the real data sets)",
+            f"## Every stage against its baseline\n\n{markdown_table(board)}\n\n{NOT_SHOWN}",
+            *(run_section(run, title, args.out) for run, title in runs.items()),
+        ]
     )
     write_text(args.out / "report.md", text)
     write_text(args.out / "report.html", markdown_to_html(text, args.out))

@@ -13,6 +13,7 @@ frames of the crop measurements from the same parts.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -88,6 +89,31 @@ def add_polyp(rng: np.random.Generator, image: np.ndarray, box: Box) -> None:
     cv2.circle(image, (int(cx - r / 3), int(cy - r / 3)), max(1, int(r / 6)), (255, 230, 230), -1)
 
 
+def varied_tissue(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Mucosa whose look is mostly a few global factors, as in real frames: brightness, hue,
+    the direction light falls from, and a large dark lumen anywhere in the view; finer
+    shading, texture and highlights on top. The hue stays orange-pink (green/red 0.45-0.65),
+    apart from a polyp's saturated red (0.3)."""
+    yy, xx = np.mgrid[:height, :width].astype(np.float32)
+    side = min(height, width)
+    angle = rng.uniform(0, 2 * np.pi)
+    slope = (np.cos(angle) * (xx - width / 2) + np.sin(angle) * (yy - height / 2)) / side
+    light = rng.uniform(0.55, 1.0) * (1 + rng.uniform(0.2, 0.7) * slope.clip(-0.5, 0.5))
+    light *= (0.85 + 0.15 * smooth_noise(rng, height, width, 4)) * (
+        0.9 + 0.1 * smooth_noise(rng, height, width, 40)
+    )
+    cx, cy = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height
+    r = rng.uniform(0.12, 0.25) * side
+    light *= 1 - rng.uniform(0.4, 0.7) * np.exp(-distance2(height, width, cx, cy) / (2 * r**2))
+    green = rng.uniform(0.45, 0.65)
+    base = np.array([235, 235 * green, 235 * green * rng.uniform(0.75, 0.95)], np.float32)
+    image = light.clip(0, 1.2)[..., None] * base
+    for _ in range(rng.integers(2, 6)):
+        spot = (int(rng.uniform(0.1, 0.9) * width), int(rng.uniform(0.1, 0.9) * height))
+        cv2.circle(image, spot, max(1, side // 80), (255, 255, 255), -1)
+    return image
+
+
 def synthetic_frame(
     rng: np.random.Generator,
     height: int,
@@ -98,6 +124,20 @@ def synthetic_frame(
     polyp: bool = False,
 ) -> tuple[np.ndarray, Box]:
     """An RGB uint8 frame and the (x, y, w, h) box of its view."""
+    return painted_frame(tissue, rng, height, width, shape, green_box, text, polyp)
+
+
+def painted_frame(
+    paint: Callable[[np.random.Generator, int, int], np.ndarray],
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    shape: str = "round",
+    green_box: bool = True,
+    text: bool = True,
+    polyp: bool = False,
+) -> tuple[np.ndarray, Box]:
+    """`synthetic_frame` with the mucosa drawn by `paint(rng, height, width)` (float RGB)."""
     vh = int(height * rng.uniform(0.86, 0.96))
     vw = min(int(width * 0.96), int(vh * rng.uniform(1.0, 1.2)))
     box = (
@@ -106,7 +146,7 @@ def synthetic_frame(
         vw,
         vh,
     )
-    image = tissue(rng, height, width)
+    image = paint(rng, height, width)
     if polyp:
         add_polyp(rng, image, box)
     mask = view_mask(height, width, box, shape) > 0
@@ -127,19 +167,25 @@ def synthetic_frame(
 
 
 def write_synthetic_kvasir(
-    folder: str | Path, n_per_class: int, seed: int = 0, size: tuple[int, int] = (720, 576)
+    folder: str | Path,
+    n_per_class: int,
+    seed: int = 0,
+    size: tuple[int, int] = (720, 576),
+    varied: bool = False,
 ) -> Path:
     """A Kvasir-like tree of JPEGs: `normal-z-line/`, `normal-cecum/`, `polyps/`.
 
-    `size` is (width, height). A marker file tells `prepare_kvasir` the data is synthetic.
+    `size` is (width, height); `varied`: the mucosa of `varied_tissue` (the demo's frames),
+    else `tissue`. A marker file tells `prepare_kvasir` the data is synthetic.
     """
+    paint = varied_tissue if varied else tissue
     folder = Path(folder)
     rng = np.random.default_rng(seed)
     width, height = size
     for name, polyp in CLASSES.items():
         for i in range(n_per_class):
             shape = SHAPES[int(rng.integers(len(SHAPES)))]
-            frame, _ = synthetic_frame(rng, height, width, shape, polyp=polyp)
+            frame, _ = painted_frame(paint, rng, height, width, shape, polyp=polyp)
             _, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             write_bytes(folder / name / f"{name}-{i:04d}.jpg", data.tobytes())
     write_text(folder / SYNTHETIC_MARKER, "Synthetic endoscopy-like frames, not Kvasir.\n")
