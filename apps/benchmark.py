@@ -1,5 +1,5 @@
-"""Throughput on this machine: train steps (bare and through `fit`), data preparation,
-inference, and (optionally) the eager PyTorch reference side by side.
+"""Throughput on this machine: train steps (bare and through `fit`) against the machine's own
+convolution rate, data preparation, inference, and (optionally) the PyTorch peers side by side.
 
 python -m apps.benchmark [--quick] [--json FILE] [--torch-python PY]
 """
@@ -36,10 +36,12 @@ from preprocessing.files import InputError, existing_path, write_json
 from preprocessing.kvasir_prepare import init_worker, process_file
 from preprocessing.pipelines import array_batches
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
+from training.throughput import machine_rates, median_seconds, step_flops
 
 PARTS = ("classifier", "pixelda", "endovae", "inference", "flow", "prepare_kvasir")
 FRAME_SIZE = (1280, 1024)  # width, height of the generated endoscopy-like frames
 TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "torch_reference.py"
+TORCH_MODES = ("eager", "channels_last", "compile", "channels_last+compile")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,19 +57,6 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
-
-
-def median_seconds(call: Callable[[], object], windows: int, repeats: int) -> float:
-    """Median over `windows` timed windows of `repeats` calls, after one warm-up window."""
-    call()
-    times = []
-    for _ in range(windows):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            result = call()
-        _wait(result)
-        times.append((time.perf_counter() - start) / repeats)
-    return statistics.median(times)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -174,11 +163,11 @@ def prepare_rows(frames: int, repeats: int) -> list[dict]:
     ]  # fmt: skip
 
 
-def torch_rate(python: str, reference: Path, which: str, steps: int) -> float:
-    """Images/s of the eager PyTorch reference step (batch 32), run in its own Python."""
-    out = subprocess.run(
-        [python, str(reference), which, str(steps)], capture_output=True, text=True, check=True
-    ).stdout
+def torch_rate(python: str, reference: Path, which: str, steps: int, mode: str) -> float:
+    """Images/s of the PyTorch reference step (batch 32) in one of `TORCH_MODES`, run in its
+    own Python."""
+    command = [python, str(reference), which, str(steps), mode]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return float(re.search(r"->\s*([\d.]+) img/s", out).group(1))
 
 
@@ -197,15 +186,21 @@ def main(args: argparse.Namespace) -> None:
     windows, steps = (3, 3) if args.quick else (5, 10)
     parts = args.only or PARTS
     rows = []
+    rows.append({"measure": "machine: conv 3x3 64->64 @32x32 b32, matmul 2048",
+                 **machine_rates(windows)})  # fmt: skip
+    print(rows[-1], flush=True)
     for name, make in model_cases(args.quick).items():
         if name not in parts:
             continue
         keras.utils.set_random_seed(0)
         model, dataset, batch = make()
+        gflop = step_flops(model, next(iter(dataset))) / batch / 1e9
+        conv = machine_rates(windows)["conv_gflop_s"]  # the machine's rate just now
         bare, fit = train_rates(model, dataset, batch, windows, steps)
         rows.append(
             {"measure": f"{name} train (batch {batch})", "bare_step_img_s": bare, "fit_img_s": fit,
-             "fit_over_bare": fit / bare}
+             "fit_over_bare": fit / bare, "gflop_per_img": gflop, "conv_gflop_s": conv,
+             "fraction_of_conv_rate": bare * gflop / conv}
         )  # fmt: skip
         print(rows[-1], flush=True)
     if "inference" in parts:
@@ -230,11 +225,16 @@ def main(args: argparse.Namespace) -> None:
             )
             step = tf.function(model.train_step)
             keras_rate = 32 / median_seconds(lambda b=batch, s=step: s(b), windows, steps)
-            torch = torch_rate(args.torch_python, args.torch_reference, name, steps)
+            peers = {
+                mode: torch_rate(args.torch_python, args.torch_reference, name, steps, mode)
+                for mode in TORCH_MODES
+            }
+            best = max(peers, key=peers.get)
             rows.append(
-                {"measure": f"{name} train step, batch 32: Keras / eager PyTorch",
-                 "bare_step_img_s": keras_rate, "torch_img_s": torch,
-                 "keras_over_torch": keras_rate / torch}
+                {"measure": f"{name} train step, batch 32: Keras / best PyTorch peer ({best})",
+                 "bare_step_img_s": keras_rate,
+                 **{f"torch_{mode}_img_s": rate for mode, rate in peers.items()},
+                 "keras_over_best_torch": keras_rate / peers[best]}
             )  # fmt: skip
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
@@ -246,14 +246,6 @@ def main(args: argparse.Namespace) -> None:
     print(markdown_table(table.astype(object).where(table.notna(), ""), digits=2))
     if args.json:
         write_json(args.json, {"machine": machine, "results": rows})
-
-
-def _wait(result) -> None:
-    """Block until an asynchronous TensorFlow result is computed."""
-    for value in tf.nest.flatten(result):
-        if hasattr(value, "numpy"):
-            value.numpy()
-            return
 
 
 if __name__ == "__main__":

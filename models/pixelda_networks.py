@@ -7,6 +7,8 @@ import dataclasses
 import keras
 from keras import layers
 
+from models.batch_norm import FusedBatchNorm
+
 
 @dataclasses.dataclass(frozen=True)
 class LayerConstants:
@@ -21,9 +23,7 @@ class LayerConstants:
         return keras.initializers.RandomNormal(stddev=self.init_std)
 
     def batch_norm(self) -> layers.Layer:
-        return layers.BatchNormalization(
-            momentum=self.bn_momentum, epsilon=self.bn_epsilon, synchronized=True
-        )
+        return FusedBatchNorm(momentum=self.bn_momentum, epsilon=self.bn_epsilon, synchronized=True)
 
 
 def build_generator(
