@@ -7,6 +7,7 @@ python -m apps.benchmark [--quick] [--json FILE] [--torch-python PY]
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import re
@@ -42,6 +43,7 @@ PARTS = ("classifier", "pixelda", "endovae", "inference", "flow", "prepare_kvasi
 FRAME_SIZE = (1280, 1024)  # width, height of the generated endoscopy-like frames
 TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "torch_reference.py"
 TORCH_MODES = ("eager", "channels_last", "compile", "channels_last+compile")
+FIT_EPOCH_SECONDS = 2.0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -73,10 +75,13 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def train_rates(model: keras.Model, dataset: tf.data.Dataset, batch: int, windows: int, steps: int):
-    """(bare train-step images/s, `fit` images/s) on the same batches of `dataset`."""
+    """(bare train-step images/s, `fit` images/s) on the same batches of `dataset`. A `fit`
+    epoch lasts at least `FIT_EPOCH_SECONDS`, so that its fixed cost (callbacks, the
+    iterator) weighs on a cheap step no more than in a real run's long epochs."""
     step = tf.function(model.train_step)
     first = next(iter(dataset))
     bare = median_seconds(lambda: step(first), windows, steps)
+    steps = max(steps, math.ceil(FIT_EPOCH_SECONDS / bare))
     timer = EpochTimer()
     model.fit(dataset, steps_per_epoch=steps, epochs=windows + 1, verbose=0, callbacks=[timer])
     fit = statistics.median(timer.seconds[1:]) / steps
