@@ -122,22 +122,10 @@ def synthetic_frame(
     green_box: bool = True,
     text: bool = True,
     polyp: bool = False,
+    paint: Callable[[np.random.Generator, int, int], np.ndarray] = tissue,
 ) -> tuple[np.ndarray, Box]:
-    """An RGB uint8 frame and the (x, y, w, h) box of its view."""
-    return painted_frame(tissue, rng, height, width, shape, green_box, text, polyp)
-
-
-def painted_frame(
-    paint: Callable[[np.random.Generator, int, int], np.ndarray],
-    rng: np.random.Generator,
-    height: int,
-    width: int,
-    shape: str = "round",
-    green_box: bool = True,
-    text: bool = True,
-    polyp: bool = False,
-) -> tuple[np.ndarray, Box]:
-    """`synthetic_frame` with the mucosa drawn by `paint(rng, height, width)` (float RGB)."""
+    """An RGB uint8 frame and the (x, y, w, h) box of its view; `paint(rng, height, width)`
+    draws the mucosa (float RGB)."""
     vh = int(height * rng.uniform(0.86, 0.96))
     vw = min(int(width * 0.96), int(vh * rng.uniform(1.0, 1.2)))
     box = (
@@ -185,7 +173,7 @@ def write_synthetic_kvasir(
     for name, polyp in CLASSES.items():
         for i in range(n_per_class):
             shape = SHAPES[int(rng.integers(len(SHAPES)))]
-            frame, _ = painted_frame(paint, rng, height, width, shape, polyp=polyp)
+            frame, _ = synthetic_frame(rng, height, width, shape, polyp=polyp, paint=paint)
             _, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             write_bytes(folder / name / f"{name}-{i:04d}.jpg", data.tobytes())
     write_text(folder / SYNTHETIC_MARKER, "Synthetic endoscopy-like frames, not Kvasir.\n")
