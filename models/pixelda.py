@@ -40,16 +40,27 @@ class Preset:
     bn_momentum: float = 0.9  # PyTorch's momentum 0.1; the official batch_norm_decay 0.9
     bn_epsilon: float = 1e-5  # PyTorch's default
     clipnorm: float | None = None  # per-gradient norm clipping
+    noise: str = "normal"  # z ~ N(0, 1) ("normal") or U(-1, 1) ("uniform"); see NOISES
     batch_size: int = 32
     epochs: int = 20
 
 
+NOISES = ("normal", "uniform")  # the generator noise z: N(0, 1) or U(-1, 1)
+
 PRESETS = {
-    # The homework's PyTorch code. Its w_d 0.013 looks like a slip of the official 0.1356.
+    # The homework's PyTorch code: its z is torch.randn, N(0, 1) (its prose says U(-1, 1)).
+    # Its w_d 0.013 looks like a slip of the official 0.1356.
     "homework": Preset(w_d=0.013, w_g_adv=0.011, w_g_task=0.01),
     # The official PixelDA code: its MNIST -> MNIST-M flags (domain loss, style transfer,
-    # task in G), slim's batch-norm epsilon and its gradient clipping.
-    "paper": Preset(w_d=0.1356, w_g_adv=0.01132, w_g_task=0.01010, bn_epsilon=1e-3, clipnorm=5.0),
+    # task in G), slim's batch-norm epsilon, its gradient clipping, z ~ U(-1, 1).
+    "paper": Preset(
+        w_d=0.1356,
+        w_g_adv=0.01132,
+        w_g_task=0.01010,
+        bn_epsilon=1e-3,
+        clipnorm=5.0,
+        noise="uniform",
+    ),
 }
 
 
@@ -75,9 +86,13 @@ class PixelDA(TwoOptimizerModel):
         discriminator: keras.Model | None = None,
         classifier: keras.Model | None = None,
         seed: int | None = None,
+        noise: str = "normal",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if noise not in NOISES:
+            raise ValueError(f"noise {noise!r}: choose one of {NOISES}")
+        self.noise = noise
         self.generator = generator or build_generator()
         self.discriminator = discriminator or build_discriminator()
         self.classifier = classifier or build_classifier()
@@ -107,11 +122,13 @@ class PixelDA(TwoOptimizerModel):
         return [*self.trackers.values(), self.accuracy_tracker]
 
     def generate(self, images, training: bool = False):
-        """G(x, z) with fresh noise z ~ U(-1, 1)."""
+        """G(x, z) with fresh noise z ~ N(0, 1) or U(-1, 1) (`noise`)."""
         images = ops.convert_to_tensor(images)
-        z = keras.random.uniform(
-            (ops.shape(images)[0], self.noise_dim), -1.0, 1.0, seed=self.noise_seed
-        )
+        shape = (ops.shape(images)[0], self.noise_dim)
+        if self.noise == "normal":
+            z = keras.random.normal(shape, seed=self.noise_seed)
+        else:
+            z = keras.random.uniform(shape, -1.0, 1.0, seed=self.noise_seed)
         return self.generator([images, z], training=training)
 
     def translate(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -166,6 +183,7 @@ class PixelDA(TwoOptimizerModel):
         config = super().get_config()
         config.update(
             seed=self.seed,
+            noise=self.noise,
             **{
                 name: keras.saving.serialize_keras_object(getattr(self, name))
                 for name in ("generator", "discriminator", "classifier")
@@ -179,6 +197,7 @@ class PixelDA(TwoOptimizerModel):
             name: keras.saving.deserialize_keras_object(config.pop(name))
             for name in ("generator", "discriminator", "classifier")
         }
+        config.setdefault("noise", "uniform")  # models saved before the choice drew U(-1, 1)
         return cls(**nets, **config)
 
 
@@ -193,6 +212,7 @@ def build_pixelda(
         build_discriminator(constants=constants),
         build_classifier(init_std=preset.init_std),
         seed=seed,
+        noise=preset.noise,
     )
 
     def optimizer() -> keras.optimizers.Optimizer:

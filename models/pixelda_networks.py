@@ -34,7 +34,7 @@ def build_generator(
     constants: LayerConstants = LayerConstants(),
     name: str = "generator",
 ) -> keras.Model:
-    """(source image, z ~ U(-1, 1)) -> image in [-1, 1].
+    """(source image, noise z) -> image in [-1, 1].
 
     z -> dense to one H x W channel, concatenated to the image -> conv 64 3x3 ReLU ->
     6 residual blocks (conv-BN-ReLU-conv-BN + skip) -> conv 3 3x3 tanh.

@@ -152,6 +152,30 @@ def test_presets_are_data_with_the_issue_numbers():
     assert (model.w_d, model.w_g_adv, model.w_g_task) == (0.1356, 0.01132, 0.01010)
 
 
+@pytest.mark.parametrize(("preset", "noise"), [("homework", "normal"), ("paper", "uniform")])
+def test_presets_draw_the_generator_noise_of_their_code(preset, noise, monkeypatch):
+    """Homework: torch.randn, N(0, 1); paper (official code): U(-1, 1). The z the generator
+    receives is recorded; 4,000 draws tell the two apart far beyond chance: their range
+    (N(0, 1) exceeds 1 in about 32% of draws) and their variance (1 vs 1/3)."""
+    model = build_pixelda(PRESETS[preset], seed=0)
+    assert model.noise == noise == PRESETS[preset].noise
+    seen = []
+    call = model.generator.call
+    monkeypatch.setattr(model.generator, "call", lambda x, **kw: seen.append(x[1]) or call(x, **kw))
+    model.generate(unit(images(400, 0)))
+    z = keras.ops.convert_to_numpy(seen[0])
+    assert z.shape == (400, 10)
+    if noise == "normal":
+        assert np.abs(z).max() > 1.5 and z.var() == pytest.approx(1.0, abs=0.1)
+    else:
+        assert np.abs(z).max() <= 1.0 and z.var() == pytest.approx(1 / 3, abs=0.05)
+    loaded = PixelDA.from_config({**model.get_config()})
+    assert loaded.noise == noise
+    config = model.get_config()
+    del config["noise"]  # a model saved before the choice existed drew U(-1, 1)
+    assert PixelDA.from_config(config).noise == "uniform"
+
+
 @pytest.mark.parametrize(
     ("preset", "epsilon", "clipnorm"), [("homework", 1e-5, None), ("paper", 1e-3, 5.0)]
 )
