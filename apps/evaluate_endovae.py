@@ -16,7 +16,7 @@ from evaluation.anomaly import anomaly_table, vae_scores
 from evaluation.endovae_figures import endovae_figures
 from evaluation.figures import save_figures
 from evaluation.reports import markdown_table, settings_section, write_report
-from evaluation.vae_quality import quality_rows, sample_metrics
+from evaluation.vae_quality import quality_rows, sample_metrics, unused_latent
 from models.endovae import PRESET_FLAGS, EndoVAE
 from preprocessing.files import read_json, write_csv, write_npz
 from preprocessing.kvasir import is_synthetic, load_polyps, load_processed
@@ -92,8 +92,10 @@ def main(args: argparse.Namespace) -> None:
     write_csv(run / METRICS, quality)
     write_csv(run / SCORES, scores)
     write_npz(run / SAMPLES, **samples)
-    trained = {k: config.get(k) for k in (*PRESET_FLAGS, "epochs", "beta")}
-    sections = [
+    trained = {k: config.get(k) for k in (*PRESET_FLAGS, "warmup_steps", "epochs", "beta")}
+    warning = unused_latent(read_history(run))
+    sections = [("Warning", f"> **Warning:** {warning}.")] if warning else []
+    sections += [
         ("Reconstruction quality", markdown_table(quality)),
         settings_section(config.get("preset", "(before presets)"), trained),
     ]

@@ -15,10 +15,17 @@ import pandas as pd
 from apps.common import add_training_flags, make_parser, run_app
 from evaluation.endovae_figures import endovae_figures
 from evaluation.figures import save_figures
+from evaluation.vae_quality import unused_latent
 from models.endovae import PRESET_FLAGS, PRESETS, RECONSTRUCTIONS, EndoVAE, Preset
 from preprocessing.files import writing
 from preprocessing.kvasir import is_synthetic, load_processed
-from preprocessing.kvasir_split import ORDERS, split_images, split_names, training_images
+from preprocessing.kvasir_split import (
+    ORDERS,
+    split_images,
+    split_names,
+    training_count,
+    training_images,
+)
 from preprocessing.pipelines import array_batches, steps_per_epoch
 from training.callbacks import LinearWarmup, plateau_callbacks
 from training.devices import device_strategy, seed_everything
@@ -35,7 +42,7 @@ from training.run_folder import (
     stored_split,
 )
 
-QUICK_EPOCHS, QUICK_BATCH = 15, 16
+QUICK_EPOCHS, QUICK_BATCH = 30, 16
 MONITOR = "val_total_loss"
 
 
@@ -51,7 +58,11 @@ def parser() -> argparse.ArgumentParser:
     override.add_argument("--copies", type=int, help="augmented copies per image")
     override.add_argument("--reconstruction", choices=RECONSTRUCTIONS, help="BCE reduction")
     override.add_argument("--split-order", choices=ORDERS, help="split before or after copies")
-    override.add_argument("--warmup-steps", type=int, help="linear LR warm-up (0: none)")
+    override.add_argument(
+        "--warmup-steps",
+        type=int,
+        help="linear LR warm-up (0: none; default: at most 1/3 of the run)",
+    )
     add_training_flags(p)
     return p
 
@@ -69,11 +80,14 @@ def settings(args: argparse.Namespace) -> Preset:
 
 def main(args: argparse.Namespace) -> None:
     chosen = settings(args)
-    vars(args).update(dataclasses.asdict(chosen))  # config.json holds every value used
     normal, names = load_processed(args.data, "normal")  # inputs first: then the run folder
     split = split_names(
         names, chosen.val_fraction, args.seed, args.quick, chosen.split_order, chosen.copies
     )
+    if args.warmup_steps is None:  # the preset's, at most a third of the run
+        steps = steps_per_epoch(training_count(split, chosen.copies), chosen.batch_size)
+        chosen = dataclasses.replace(chosen, warmup_steps=chosen.warmup_for(steps * chosen.epochs))
+    vars(args).update(dataclasses.asdict(chosen))  # config.json holds every value used
     strategy = device_strategy(args.strategy, args.mixed_precision)  # before any device work
     out = start_run(args, identity=("data", "seed", "quick", "beta", "preset", *PRESET_FLAGS))
     seed_everything(args.seed)
@@ -103,6 +117,9 @@ def main(args: argparse.Namespace) -> None:
     )
     if writing():  # the chief of a multi-worker run draws
         draw_figures(out)
+    warning = unused_latent(read_history(out))
+    if warning:
+        print(f"WARNING: {warning}")
     print(f"Best model: {out / BEST}")
     print(f"Next: python -m apps.evaluate_endovae --run {out}")
 

@@ -11,6 +11,24 @@ from evaluation.feature_spaces import FeatureSpace, model_space
 from evaluation.generative import generative_report
 from evaluation.metrics import psnr, ssim
 
+UNUSED_KL, UNUSED_EPOCHS = 0.1, 3  # nats, last epochs: below this the latent carries nothing
+
+
+def unused_latent(history: pd.DataFrame) -> str | None:
+    """A warning when the KL term stayed under `UNUSED_KL` nats in each of the last
+    `UNUSED_EPOCHS` epochs of `history` (train_endovae's history.csv), else None: the
+    encoder then gives every image the prior, and every reconstruction is the mean image."""
+    kl = history["kl_loss"].to_numpy()[-UNUSED_EPOCHS:] if "kl_loss" in history else []
+    if len(kl) < UNUSED_EPOCHS or kl.max() >= UNUSED_KL:
+        return None
+    return (
+        f"the latent is unused: reconstructions are the mean image (KL under {UNUSED_KL} "
+        f"nats in each of the last {UNUSED_EPOCHS} epochs). The run sits on the collapse "
+        "plateau it usually leaves after more steps at the full learning rate: train longer "
+        "(rerun with a larger --epochs to continue), or start over with another --seed "
+        "(docs/endovae.md#why-a-warm-up)"
+    )
+
 
 def quality_rows(name: str, images: np.ndarray, reconstructions: np.ndarray) -> list[dict]:
     """SSIM and PSNR (mean and standard deviation over images) as table rows."""

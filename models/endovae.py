@@ -39,17 +39,27 @@ class Preset:
     copies: int = 2
     val_fraction: float = 0.2
 
+    def warmup_for(self, total_steps: int) -> int:
+        """The LR warm-up of a run of `total_steps` steps: the preset's, but at most a
+        third of the run, so that two thirds of any run train at the full learning rate
+        (docs/endovae.md#why-a-warm-up)."""
+        return min(self.warmup_steps, total_steps // 3)
+
 
 PRESETS = {
     # The homework's Keras code: its loss form, its augment-then-split order. The warm-up is
     # the one deviation: without it Adam's first steps can kill every ReLU of the encoder's
-    # last layers, and the latent is never used (docs/fidelity.md).
+    # last layers, and the latent is never used (docs/fidelity.md). Short runs warm up for
+    # a third of their steps (`Preset.warmup_for`).
     "homework": Preset("channel_mean", "augment_then_split", warmup_steps=300),
     # The exact Bernoulli likelihood, validation frames never seen in training.
     "clean": Preset("sum", "split_then_augment", warmup_steps=300),
 }
-# The values a preset sets that identify a run (a resumed run must keep them; epochs may grow).
-PRESET_FLAGS = tuple(f.name for f in dataclasses.fields(Preset) if f.name != "epochs")
+# The values a preset sets that identify a run: a resumed run must keep them; its length
+# (epochs, and with them a short run's warm-up) may grow.
+PRESET_FLAGS = tuple(
+    f.name for f in dataclasses.fields(Preset) if f.name not in ("epochs", "warmup_steps")
+)
 
 
 @keras.saving.register_keras_serializable(package="endovae")

@@ -71,6 +71,12 @@ def split_images(images: np.ndarray, names: list[str], split: dict) -> dict[str,
     return {part: pool[[index[n] for n in split[part]]] for part in ("train", "validation")}
 
 
+def training_count(split: dict, copies: int) -> int:
+    """How many items `training_images` returns for `split`."""
+    n = len(split["train"])
+    return n if split.get("order") == "augment_then_split" else n * (copies + 1)
+
+
 def training_images(parts: dict[str, np.ndarray], split: dict, copies: int, seed: int):
     """What the VAE trains on: the training part as split (its copies came before the split)
     or the training part with `copies` augmented copies of each frame."""
