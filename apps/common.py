@@ -45,7 +45,10 @@ def add_training_flags(parser: argparse.ArgumentParser) -> None:
         help="float16 compute, float32 losses and loss scaling (for GPUs)",
     )
     devices.add_argument(
-        "--jit", action="store_true", help="XLA-compile the train step (for GPUs; slower on CPU)"
+        "--jit",
+        action="store_true",
+        help="compile the train step: XLA on TensorFlow (for GPUs; slower on CPU), "
+        "torch.compile on PyTorch (JAX always compiles)",
     )
 
 

@@ -18,7 +18,7 @@ from evaluation.reports import markdown_table, write_report
 from preprocessing.digit_splits import QUICK_TRAIN, paired_split
 from preprocessing.digits import domain_names
 from preprocessing.files import write_csv, write_npz, writing
-from training.devices import device_strategy, seed_everything
+from training.devices import device_strategy, jit_compile, seed_everything
 from training.run_folder import (
     FIGURES,
     METRICS,
@@ -59,7 +59,7 @@ def main(args: argparse.Namespace) -> None:
         args.seed,
         strategy,
         args.batch_size,
-        args.jit,
+        jit_compile(args.jit),
         tensorboard=args.tensorboard,
     )
     metrics = pd.DataFrame(

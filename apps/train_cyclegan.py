@@ -38,7 +38,7 @@ from preprocessing.image_folders import image_folder
 from preprocessing.unpaired import Domains, digit_domains, folder_domains, unpaired_dataset
 from training import run_folder, task_classifier
 from training.callbacks import EpochSamples, StepRate, run_callbacks, sample_epochs
-from training.devices import device_strategy, seed_everything
+from training.devices import device_strategy, jit_compile, seed_everything
 from training.run_folder import completed_epochs, read_config, read_history, read_samples, start_run
 from training.saving import load_model
 from training.schedule import STEP_EPOCHS, schedule
@@ -137,7 +137,7 @@ def main(args: argparse.Namespace) -> None:
             args.residual_blocks,
             args.filters,
             args.seed,
-            jit_compile=args.jit,
+            jit_compile=jit_compile(args.jit),
         )
     samples = EpochSamples(
         out / run_folder.SAMPLES,
@@ -192,7 +192,7 @@ def write_digit_results(
             epochs,
             args.seed,
             strategy,
-            jit=args.jit,
+            jit=jit_compile(args.jit),
             save_last=False,
             tensorboard=args.tensorboard,
         )

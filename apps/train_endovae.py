@@ -28,7 +28,7 @@ from preprocessing.kvasir_split import (
 )
 from preprocessing.pipelines import array_batches, steps_per_epoch
 from training.callbacks import LinearWarmup, plateau_callbacks
-from training.devices import device_strategy, seed_everything
+from training.devices import device_strategy, jit_compile, seed_everything
 from training.run_folder import (
     BEST,
     FIGURES,
@@ -103,7 +103,9 @@ def main(args: argparse.Namespace) -> None:
 
     with strategy.scope():
         model = EndoVAE(beta=args.beta, seed=args.seed, reconstruction=chosen.reconstruction)
-        model.compile(optimizer=keras.optimizers.Adam(chosen.learning_rate), jit_compile=args.jit)
+        model.compile(
+            optimizer=keras.optimizers.Adam(chosen.learning_rate), jit_compile=jit_compile(args.jit)
+        )
     warmup = (
         [LinearWarmup(chosen.learning_rate, chosen.warmup_steps)] if chosen.warmup_steps else []
     )

@@ -27,7 +27,7 @@ from preprocessing.kvasir import is_synthetic, load_polyps, load_processed
 from preprocessing.kvasir_split import split_images, split_names, training_images
 from preprocessing.pipelines import array_batches, steps_per_epoch
 from training.callbacks import plateau_callbacks
-from training.devices import device_strategy, seed_everything
+from training.devices import device_strategy, jit_compile, seed_everything
 from training.run_folder import (
     ANOMALY,
     BEST,
@@ -115,7 +115,7 @@ def main(args: argparse.Namespace) -> None:
     with strategy.scope():
         loc, scale = train.mean(axis=0), train.std(axis=0) + 1e-6
         model = MAF(train.shape[1], args.transforms, args.hidden, args.space, loc, scale, args.seed)
-        model.compile(keras.optimizers.Adam(args.learning_rate), jit_compile=args.jit)
+        model.compile(keras.optimizers.Adam(args.learning_rate), jit_compile=jit_compile(args.jit))
     model.fit(
         array_batches(train, args.batch_size, args.seed, completed_epochs(out)),
         steps_per_epoch=steps_per_epoch(len(train), args.batch_size),
@@ -147,7 +147,7 @@ def evaluate(
     for group, images in groups.items():
         inputs = flow_inputs(images, args.space, args.side, vae)
         start = time.perf_counter()
-        nll = -model.log_prob(inputs).numpy()
+        nll = -model.predict(inputs, batch_size=256, verbose=0)
         print(f"{group}: {len(images)} images scored in {time.perf_counter() - start:.2f} s")
         frame = pd.DataFrame({"group": group, f"maf_{args.space}": nll})
         if vae is not None:

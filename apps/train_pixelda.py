@@ -33,7 +33,7 @@ from preprocessing.digits import DigitPair
 from preprocessing.files import InputError, write_csv, write_npz, writing
 from training import run_folder
 from training.callbacks import EpochMetrics, StepRate, run_callbacks
-from training.devices import device_strategy, seed_everything
+from training.devices import device_strategy, jit_compile, seed_everything
 from training.run_folder import (
     completed_epochs,
     read_config,
@@ -97,7 +97,7 @@ def main(args: argparse.Namespace) -> None:
     )
 
     with strategy.scope():
-        model = build_pixelda(preset, seed=args.seed, jit_compile=args.jit)
+        model = build_pixelda(preset, seed=args.seed, jit_compile=jit_compile(args.jit))
     train = splits.train
     model.fit(
         adaptation_dataset(

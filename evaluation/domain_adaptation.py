@@ -19,7 +19,7 @@ from evaluation.feature_spaces import FeatureSpace, model_space
 from evaluation.generative import generative_report
 from evaluation.metrics import accuracy
 from models.classifier import build_classifier
-from models.pixels import to_unit_range
+from models.pixels import unit_range
 from preprocessing.digit_pipelines import labelled_dataset
 from preprocessing.digit_splits import (
     QUICK_TRAIN,
@@ -147,7 +147,7 @@ def target_feature_space(
         f"classifier trained on {len(images)} labelled {domain} images "
         f"(evaluation only; seed {seed}, {epochs} epochs)"
     )
-    return model_space(classifier, None, name, preprocess=to_unit_range)
+    return model_space(classifier, None, name, preprocess=unit_range)
 
 
 def translation_metrics(

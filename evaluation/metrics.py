@@ -7,12 +7,12 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from models.pixels import to_unit_range
+from models.pixels import unit_range
 
 
 def predict_digits(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Predicted classes of uint8 digit images (scaled to [-1, 1] as in training)."""
-    logits = model.predict(to_unit_range(images), batch_size=batch_size, verbose=0)
+    logits = model.predict(unit_range(images), batch_size=batch_size, verbose=0)
     return np.argmax(logits, axis=-1)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from preprocessing.files import write_text
+from preprocessing.files import read_json, write_text
 
 HTML_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -46,8 +46,13 @@ def settings_section(preset: str, values: dict) -> tuple[str, str]:
 
 
 def write_report(path: str | Path, title: str, sections: list[tuple[str, str]], demo: bool) -> None:
-    """`report.md`: a title, a demo-data warning where it applies, then (heading, body) sections."""
+    """`report.md`: a title, a demo-data warning where it applies, the Keras backend the run
+    trained on (its config.json's), then (heading, body) sections."""
     parts = [f"# {title}"]
+    config = Path(path).with_name("config.json")
+    backend = read_json(config).get("backend", "tensorflow") if config.exists() else None
+    if backend:
+        parts.append(f"Trained on the Keras `{backend}` backend.")
     if demo:
         parts.append(
             "> **Demo data.** These numbers come from the offline demo data that the project "

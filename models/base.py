@@ -1,11 +1,55 @@
-"""What the trainers share: one optimizer (EndoVAE, MAF) or two (PixelDA, CycleGAN)."""
+"""What the trainers share: their steps on every backend, and one optimizer (EndoVAE, MAF)
+or two (PixelDA, CycleGAN)."""
 
 from __future__ import annotations
 
+import functools
+
 import keras
+from keras import StatelessScope
+
+from models.backend import BACKEND
 
 
-class OneOptimizerModel(keras.Model):
+class Trainer(keras.Model):
+    """A model with its own `train_step(data)` and `test_step(data)`, written once for
+    every backend (gradients through `models.backend`).
+
+    On JAX, where Keras calls `train_step(state, data)` and expects the new state back,
+    each subclass's steps are wrapped to run in a `StatelessScope` that maps the state
+    to the model's variables (trainable, non-trainable, the optimizer's, the metrics'),
+    and to return the values the step assigned.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if BACKEND != "jax":
+            return
+        for name, optimizer in (("train_step", True), ("test_step", False)):
+            if name in cls.__dict__:
+                setattr(cls, name, _stateless(cls.__dict__[name], optimizer))
+
+
+def _stateless(step, with_optimizer: bool):
+    @functools.wraps(step)
+    def stateless_step(self, state, data):
+        groups = [self.trainable_variables, self.non_trainable_variables]
+        if with_optimizer:
+            groups.append(self.optimizer.variables)
+        groups.append(self.metrics_variables)
+        mapping = [
+            pair
+            for variables, values in zip(groups, state, strict=True)
+            for pair in zip(variables, values, strict=True)
+        ]
+        with StatelessScope(state_mapping=mapping) as scope:
+            logs = step(self, data)
+        return logs, tuple([scope.get_current_value(v) for v in group] for group in groups)
+
+    return stateless_step
+
+
+class OneOptimizerModel(Trainer):
     """A model trained by one optimizer, built at `compile` so `.keras` files restore its
     state (a resumed run continues with the saved moments)."""
 
@@ -17,11 +61,12 @@ class OneOptimizerModel(keras.Model):
         self.compile(**keras.saving.deserialize_keras_object(config))
 
 
-class TwoOptimizerModel(keras.Model):
+class TwoOptimizerModel(Trainer):
     """An adversarial model: `g_optimizer` updates `g_variables` (the generators), and
     `d_optimizer` `d_variables` (the discriminators, and what trains with them).
 
-    `g_optimizer` is also `optimizer`, the one Keras callbacks read the learning rate of.
+    Keras sees both as one `optimizer` (`OptimizerPair`: its learning rate, which callbacks
+    read, is `g_optimizer`'s; its variables are both's, the state a JAX step carries).
     Both are built at `compile`, on their own variables, so a resumed run restores their
     state; under a `mixed_float16` policy both scale their losses (`LossScaleOptimizer`).
     A loaded model predicts as is: the app compiles it again to train.
@@ -56,14 +101,10 @@ class TwoOptimizerModel(keras.Model):
         super().compile(optimizer=self.g_optimizer, **kwargs)
         self.g_optimizer.build(self.g_variables)
         self.d_optimizer.build(self.d_variables)
+        self.optimizer = OptimizerPair(self.g_optimizer, self.d_optimizer)
 
     def get_compile_config(self):
         return {}
-
-    @staticmethod
-    def update(optimizer: keras.optimizers.Optimizer, tape, scaled_loss, variables) -> None:
-        """One step of `optimizer` on the gradient of `scaled_loss` (recorded on `tape`)."""
-        optimizer.apply(tape.gradient(scaled_loss, variables), variables)
 
     def _loss_scaled(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
         if self.dtype_policy.name != "mixed_float16" or isinstance(
@@ -71,3 +112,32 @@ class TwoOptimizerModel(keras.Model):
         ):
             return optimizer
         return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
+class OptimizerPair(keras.optimizers.Optimizer):
+    """Two built optimizers shown to Keras as one: the variables of both, the learning rate
+    and step count of the first. It applies nothing itself (the trainers call each one);
+    its state is saved with the two optimizers, not under its own name."""
+
+    def __init__(self, first: keras.optimizers.Optimizer, second: keras.optimizers.Optimizer):
+        super().__init__(learning_rate=0.0, name="optimizer_pair")
+        self.first, self.second = first, second
+        self.built = True
+
+    @property
+    def variables(self):
+        return self.first.variables + self.second.variables
+
+    @property
+    def learning_rate(self):
+        return self.first.learning_rate
+
+    @property
+    def iterations(self):
+        return self.first.iterations
+
+    def save_own_variables(self, store):
+        pass
+
+    def load_own_variables(self, store):
+        pass

@@ -1,10 +1,12 @@
-"""Batch normalization computed by TensorFlow's fused kernel when training on one replica."""
+"""Batch normalization computed by TensorFlow's fused kernel when training on one replica
+(TensorFlow backend; elsewhere Keras' own)."""
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
+
+from models.backend import BACKEND, replica_context
 
 
 @keras.saving.register_keras_serializable(package="models")
@@ -18,7 +20,14 @@ class FusedBatchNorm(layers.BatchNormalization):
     with the biased batch variance. Under several replicas with `synchronized=True`, and for
     anything the kernel does not cover (masks, renorm, a channel axis other than the last of
     a 4-D input), the layer computes exactly as `BatchNormalization`.
+
+    `synchronized` (the batch statistics of all replicas) holds on TensorFlow only, where
+    `tf.distribute` runs replicas; on JAX and PyTorch it is off, so that a model saved on
+    one backend loads on the others.
     """
+
+    def __init__(self, *args, synchronized: bool = False, **kwargs):
+        super().__init__(*args, synchronized=synchronized and BACKEND == "tensorflow", **kwargs)
 
     def call(self, inputs, training=None, mask=None):
         if not self._fusable(inputs, training, mask):
@@ -27,6 +36,8 @@ class FusedBatchNorm(layers.BatchNormalization):
         channels = x.shape[-1]
         gamma = self.gamma if self.scale else ops.ones((channels,), "float32")
         beta = self.beta if self.center else ops.zeros((channels,), "float32")
+        import tensorflow as tf
+
         y, mean, unbiased, _, _, _ = tf.raw_ops.FusedBatchNormV3(
             x=x,
             scale=ops.cast(gamma, "float32"),
@@ -47,13 +58,13 @@ class FusedBatchNorm(layers.BatchNormalization):
         return ops.cast(y, self.compute_dtype)
 
     def _fusable(self, inputs, training, mask) -> bool:
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return bool(
-            training
+            BACKEND == "tensorflow"
+            and training
             and self.trainable
             and mask is None
             and not self.renorm
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
-            and not (self.synchronized and replicas > 1)
+            and not (self.synchronized and replica_context() is not None)
         )

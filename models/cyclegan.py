@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from models.backend import minimize
 from models.base import TwoOptimizerModel
 from models.cyclegan_networks import (
     DIGITS_SHAPE,
@@ -126,7 +126,8 @@ class CycleGAN(TwoOptimizerModel):
 
     def train_step(self, data):
         real_a, real_b = data
-        with tf.GradientTape() as tape:
+
+        def g_loss():
             fake_b = self.generator_ab(real_a, training=True)
             fake_a = self.generator_ba(real_b, training=True)
             losses = {
@@ -139,26 +140,26 @@ class CycleGAN(TwoOptimizerModel):
             }
             cycle = losses["cycle_a"] + losses["cycle_b"]
             identity = losses["identity_a"] + losses["identity_b"]
-            g_loss = (
+            loss = (
                 losses["g_ab_adv"]
                 + losses["g_ba_adv"]
                 + self.cycle_weight * (cycle + self.identity_weight * identity)
             )
-            scaled = self.g_optimizer.scale_loss(g_loss)  # on the tape, or no gradient
-        self.update(self.g_optimizer, tape, scaled, self.g_variables)
+            return loss, (losses, loss, cycle, fake_a, fake_b)
+
+        losses, loss, cycle, fake_a, fake_b = minimize(self.g_optimizer, g_loss, self.g_variables)
         d_logs = self._d_step(
             real_a,
             real_b,
             self.buffer_a(ops.stop_gradient(fake_a)),
             self.buffer_b(ops.stop_gradient(fake_b)),
         )
-        return track_global_means(
-            self.trackers, **losses, **d_logs, g_loss=g_loss, cycle_loss=cycle
-        )
+        return track_global_means(self.trackers, **losses, **d_logs, g_loss=loss, cycle_loss=cycle)
 
     def _d_step(self, real_a, real_b, fake_a, fake_b) -> dict:
         """Update both discriminators on real images and buffered translations."""
-        with tf.GradientTape() as tape:
+
+        def d_loss():
             d_a = 0.5 * (
                 least_squares(self.discriminator_a(real_a, training=True), 1.0)
                 + least_squares(self.discriminator_a(fake_a, training=True), 0.0)
@@ -167,10 +168,10 @@ class CycleGAN(TwoOptimizerModel):
                 least_squares(self.discriminator_b(real_b, training=True), 1.0)
                 + least_squares(self.discriminator_b(fake_b, training=True), 0.0)
             )
-            d_loss = d_a + d_b
-            scaled = self.d_optimizer.scale_loss(d_loss)
-        self.update(self.d_optimizer, tape, scaled, self.d_variables)
-        return {"d_a": d_a, "d_b": d_b, "d_loss": d_loss}
+            return d_a + d_b, (d_a, d_b)
+
+        d_a, d_b = minimize(self.d_optimizer, d_loss, self.d_variables)
+        return {"d_a": d_a, "d_b": d_b, "d_loss": d_a + d_b}
 
     def get_config(self) -> dict:
         networks = {n: keras.saving.serialize_keras_object(getattr(self, n)) for n in self.NETWORKS}

@@ -1,4 +1,5 @@
-"""Loss averaging that stays correct under any `tf.distribute` strategy.
+"""Loss averaging that stays correct under any `tf.distribute` strategy (TensorFlow; the
+other backends train on one device here, where these are plain means).
 
 Every trainer's losses are `global_mean`s: each replica divides the sum over its share of
 the batch by the examples in the whole global batch, so the replicas' gradients, which the
@@ -14,21 +15,20 @@ different updates for near-zero gradients: what once made a static count look ne
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from models.backend import replica_context, replicas
 
-def global_batch_size(values) -> tf.Tensor:
+
+def global_batch_size(values):
     """Examples in the global batch: this replica's count (`values`' first axis) summed
     over all replicas."""
     local = ops.cast(ops.shape(values)[0], "float32")
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return local
-    return context.all_reduce("sum", local)
+    context = replica_context()
+    return local if context is None else context.all_reduce("sum", local)
 
 
-def global_mean(values) -> tf.Tensor:
+def global_mean(values):
     """This replica's part of the global-batch mean of `values` (first axis: examples;
     each example's value is the mean over its other axes), in float32 whatever the
     compute dtype: the sum over this replica's examples / examples in the global batch.
@@ -47,7 +47,7 @@ def track_global_means(trackers: dict[str, keras.metrics.Mean], **values) -> dic
     and counts), a tracker holds the mean over steps of the global-batch values, however
     each batch was split.
     """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    count = replicas()
     for name, value in values.items():
-        trackers[name].update_state(value * replicas)
+        trackers[name].update_state(value * count)
     return {name: tracker.result() for name, tracker in trackers.items()}

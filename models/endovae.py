@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
+from models.backend import minimize
 from models.base import OneOptimizerModel
 from models.distributed import global_mean
 
@@ -205,14 +205,13 @@ class EndoVAE(OneOptimizerModel):
 
     def train_step(self, data):
         images = _images(data)
-        with tf.GradientTape() as tape:
+
+        def loss():
             _, reconstruction, kl = self.image_losses(images, sample=True, training=True)
-            total = reconstruction + self.beta * kl
-            loss = global_mean(total)
-            scaled = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
-        return self._track(total, reconstruction, kl)
+            return global_mean(reconstruction + self.beta * kl), (reconstruction, kl)
+
+        reconstruction, kl = minimize(self.optimizer, loss, self.trainable_variables)
+        return self._track(reconstruction + self.beta * kl, reconstruction, kl)
 
     def test_step(self, data):
         images = _images(data)

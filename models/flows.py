@@ -17,9 +17,9 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
+from models.backend import inference, minimize
 from models.base import OneOptimizerModel
 from models.distributed import global_mean
 
@@ -165,7 +165,7 @@ class MAF(OneOptimizerModel):
         self.nll_tracker = keras.metrics.Mean(name="nll")
         self.bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
         self.build((None, self.dims))
-        self._inverse = tf.function(self._invert, reduce_retracing=True)
+        self._inverse = inference(self._invert)
 
     def build(self, input_shape):
         for made in self.mades:
@@ -176,7 +176,7 @@ class MAF(OneOptimizerModel):
     def metrics(self):
         return [self.nll_tracker, self.bpd_tracker]
 
-    def forward(self, w):
+    def to_noise(self, w):
         """Through every transform (data -> noise): (z, sum of the log-scales) per example."""
         log_det = ops.zeros(ops.shape(w)[:1])
         for made in self.mades:
@@ -223,7 +223,7 @@ class MAF(OneOptimizerModel):
     def log_prob(self, x, training: bool = False):
         """Log-likelihood of each example (nats), in one pass."""
         w, input_log_det = self.to_flow_space(x, training)
-        z, log_det = self.forward(w)
+        z, log_det = self.to_noise(w)
         base = -0.5 * ops.sum(ops.square(z), axis=-1) - 0.5 * self.dims * math.log(2 * math.pi)
         return base + log_det + input_log_det
 
@@ -237,12 +237,12 @@ class MAF(OneOptimizerModel):
 
     def train_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
-        with tf.GradientTape() as tape:
+
+        def loss():
             nll = -self.log_prob(x, training=True)
-            scaled = self.optimizer.scale_loss(global_mean(nll))
-        gradients = tape.gradient(scaled, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights, strict=True))
-        return self._track(nll)
+            return global_mean(nll), nll
+
+        return self._track(minimize(self.optimizer, loss, self.trainable_variables))
 
     def test_step(self, data):
         return self._track(-self.log_prob(data[0] if isinstance(data, tuple) else data))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
+
+from models.backend import replica_context
 
 BUFFER_SIZE = 50
 
@@ -55,9 +56,11 @@ class ImageBuffer(layers.Layer):
 
     def call(self, images):
         images = ops.cast(images, self.images.dtype)
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
+        context = replica_context()
+        if context is None:
             return self._exchange(images)
+        import tensorflow as tf
+
         # This replica's images follow the earlier replicas' (a last partial batch is split
         # unevenly: shares of 4 and 3, or 1 and 0).
         local = tf.shape(images)[:1]
@@ -69,14 +72,15 @@ class ImageBuffer(layers.Layer):
     def _exchange(self, images):
         """Store `images` and return what the discriminator gets in their place."""
         n = ops.shape(images)[0]
+        stored, count = self.images.value, self.count.value
         order = ops.arange(n, dtype="int32")
-        filling = self.count + order < self.size
+        filling = count + order < self.size
         swap = ops.logical_and(
             ops.logical_not(filling), keras.random.uniform((n,), seed=self.seed_generator) < 0.5
         )
         slot = ops.where(
             filling,
-            self.count + order,
+            count + order,
             keras.random.randint((n,), 0, self.size, dtype="int32", seed=self.seed_generator),
         )
         writes = ops.logical_or(filling, swap)
@@ -90,7 +94,7 @@ class ImageBuffer(layers.Layer):
         history = ops.where(
             ops.any(earlier, axis=1)[:, None, None, None],
             ops.take(images, last_earlier, axis=0),
-            ops.take(self.images, slot, axis=0),
+            ops.take(stored, slot, axis=0),
         )
         returned = ops.where(swap[:, None, None, None], history, images)
 
@@ -101,10 +105,10 @@ class ImageBuffer(layers.Layer):
             ops.where(
                 ops.any(writer, axis=1)[:, None, None, None],
                 ops.take(images, last_writer, axis=0),
-                self.images,
+                stored,
             )
         )
-        self.count.assign(ops.minimum(self.count + n, self.size))
+        self.count.assign(ops.minimum(count + n, self.size))
         return returned
 
     def compute_output_shape(self, input_shape):

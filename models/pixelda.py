@@ -11,9 +11,9 @@ import dataclasses
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from models.backend import input_gradient, minimize, record
 from models.base import TwoOptimizerModel
 from models.classifier import build_classifier
 from models.distributed import global_mean, track_global_means
@@ -137,23 +137,26 @@ class PixelDA(TwoOptimizerModel):
 
     def train_step(self, data):
         (x_s, y_s), x_t = data
-        with tf.GradientTape() as g_tape:
-            fake = self.generate(x_s, training=True)
-            with g_tape.stop_recording():
-                d_logs = self._d_step(x_s, y_s, x_t, ops.stop_gradient(fake))
+        fake, pullback = record(lambda: self.generate(x_s, training=True), self.g_variables)
+        d_logs = self._d_step(x_s, y_s, x_t, ops.stop_gradient(fake))
+
+        def g_loss(fake):
             real_for_g = self.discriminator(fake, training=True)
             g_adv = binary_crossentropy(ops.ones_like(real_for_g), real_for_g)
             g_task = sparse_crossentropy(y_s, self.classifier(fake, training=True))
-            g_loss = self.w_g_adv * g_adv + self.w_g_task * g_task
-            scaled = self.g_optimizer.scale_loss(g_loss)  # on the tape, or no gradient
-        self.update(self.g_optimizer, g_tape, scaled, self.g_variables)
+            loss = self.w_g_adv * g_adv + self.w_g_task * g_task
+            return loss, (loss, g_adv, g_task)
+
+        (loss, g_adv, g_task), fake_gradient = input_gradient(self.g_optimizer, g_loss, fake)
+        self.g_optimizer.apply(pullback(fake_gradient), self.g_variables)
         return track_global_means(
-            self.trackers, **d_logs, g_loss=g_loss, g_adv_loss=g_adv, g_task_loss=g_task
+            self.trackers, **d_logs, g_loss=loss, g_adv_loss=g_adv, g_task_loss=g_task
         )
 
     def _d_step(self, x_s, y_s, x_t, fake) -> dict:
         """Update D and T with G frozen; return the step's losses and D accuracy."""
-        with tf.GradientTape() as tape:
+
+        def d_loss():
             p_real = self.discriminator(x_t, training=True)
             p_fake = self.discriminator(fake, training=True)
             domain = binary_crossentropy(ops.ones_like(p_real), p_real) + binary_crossentropy(
@@ -162,16 +165,16 @@ class PixelDA(TwoOptimizerModel):
             # T has no batch statistics: one pass over both halves is exact.
             logits = self.classifier(ops.concatenate([x_s, fake], axis=0), training=True)
             task = sparse_crossentropy(ops.concatenate([y_s, y_s], axis=0), logits) * 2.0
-            d_loss = self.w_d * domain + task
-            scaled = self.d_optimizer.scale_loss(d_loss)
-        self.update(self.d_optimizer, tape, scaled, self.d_variables)
+            loss = self.w_d * domain + task
+            return loss, (loss, domain, task, p_real, p_fake)
+
+        loss, domain, task, p_real, p_fake = minimize(self.d_optimizer, d_loss, self.d_variables)
         hits = ops.concatenate([p_real > 0.5, p_fake <= 0.5], axis=0)
-        d_accuracy = global_mean(hits)
         return {
-            "d_loss": d_loss,
+            "d_loss": loss,
             "domain_loss": domain,
             "task_loss": task,
-            "d_accuracy": d_accuracy,
+            "d_accuracy": global_mean(hits),
         }
 
     def test_step(self, data):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 BATCH = 256  # images augmented per call, to bound memory
 
@@ -28,14 +29,24 @@ def build_augmenter(seed: int = 0) -> keras.Sequential:
 def augment_with_copies(images: np.ndarray, copies: int = 2, seed: int = 0) -> np.ndarray:
     """The N originals followed by `copies` augmented blocks of N, float32 clipped to [0, 1].
 
-    `images` is float32 (N, H, W, 3) in [0, 1]; the same seed gives the same output.
+    `images` is float32 (N, H, W, 3) in [0, 1]; the same seed gives the same output, on
+    every Keras backend: the layers run in a TensorFlow graph, where Keras computes them
+    with TensorFlow's random streams whatever the backend (so a run trained on JAX is
+    evaluated on the same copies under PyTorch).
     """
     images = np.asarray(images, np.float32)
     augmenter = build_augmenter(seed)
+
+    @tf.function
+    def augment(batch):
+        for layer in augmenter.layers:
+            batch = layer(batch, training=True)
+        return batch
+
     blocks = [images]
     for _ in range(copies):
         batches = [
-            keras.ops.convert_to_numpy(augmenter(images[i : i + BATCH], training=True))
+            augment(tf.constant(images[i : i + BATCH])).numpy()
             for i in range(0, len(images), BATCH)
         ]
         blocks.append(np.concatenate(batches) if batches else images[:0])

@@ -113,9 +113,9 @@ class GradientRecorder(keras.optimizers.SGD):
 
 
 def optimizers(model: keras.Model) -> list[GradientRecorder]:
-    """The model's optimizers, each once (`optimizer` is one of the two of the GANs)."""
-    found = [getattr(model, n, None) for n in ("d_optimizer", "g_optimizer", "optimizer")]
-    return list({id(o): o for o in found if o is not None}.values())
+    """The model's optimizers: the GANs' two (their `optimizer` shows both), or its one."""
+    found = [getattr(model, n, None) for n in ("d_optimizer", "g_optimizer")]
+    return [o for o in found if o is not None] or [model.optimizer]
 
 
 class Recorder(keras.callbacks.Callback):

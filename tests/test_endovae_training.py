@@ -174,3 +174,18 @@ def test_the_default_recipe_uses_the_latent_on_small_frames():
     assert min(fitted.history["kl_loss"][-3:]) > 2.0
     error = np.mean((model.predict(frames, verbose=0) - frames) ** 2)
     assert error < 0.25 * np.mean((frames.mean(axis=0) - frames) ** 2)
+
+
+@pytest.mark.backends
+def test_linear_warmup_sets_the_rate_each_step_trains_with():
+    """SGD on a loss whose gradient is 1: each step moves the weight by its learning rate,
+    so the weight after 3 warm-up steps is -(1/3 + 2/3 + 1) x 1e-3 on every backend (JAX
+    trains on a copy of the state: the rate a callback sets must still reach it)."""
+    inputs = keras.Input((1,))
+    model = keras.Model(
+        inputs, keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")(inputs)
+    )
+    model.compile(keras.optimizers.SGD(1e-3), loss=lambda y, p: keras.ops.mean(p))
+    x = np.ones((3, 1), "float32")
+    model.fit(x, x, batch_size=1, shuffle=False, verbose=0, callbacks=[LinearWarmup(1e-3, 3)])
+    assert keras.ops.convert_to_numpy(model.weights[0]).item() == pytest.approx(-2e-3, rel=1e-5)

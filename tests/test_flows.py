@@ -58,15 +58,15 @@ def small_flow(space="latent", dims=4, **kwargs):
 def test_log_det_is_sum_of_log_scales_and_matches_the_jacobian():
     flow = small_flow()
     w = np.random.default_rng(2).normal(size=(1, 4)).astype("float32")
-    (jac,) = jacobian(lambda x: [flow.forward(x)[0]], w)
-    _, log_det = flow.forward(w)
+    (jac,) = jacobian(lambda x: [flow.to_noise(x)[0]], w)
+    _, log_det = flow.to_noise(w)
     sign, expected = np.linalg.slogdet(jac.astype(np.float64))
     assert sign != 0
     assert float(log_det[0]) == pytest.approx(expected, abs=1e-4)
     eps = 1e-2  # and by central differences, without autodiff
     steps = np.eye(4, dtype="float32") * eps
     numeric = np.stack(
-        [(flow.forward(w + d)[0][0] - flow.forward(w - d)[0][0]) / (2 * eps) for d in steps],
+        [(flow.to_noise(w + d)[0][0] - flow.to_noise(w - d)[0][0]) / (2 * eps) for d in steps],
         axis=1,
     )
     assert np.linalg.slogdet(numeric)[1] == pytest.approx(float(log_det[0]), abs=0.02)
@@ -79,7 +79,7 @@ def test_sample_inverse_round_trip():
     flow = small_flow()
     z = np.random.default_rng(3).normal(size=(6, 4)).astype("float32")
     x = flow.inverse(z)
-    back, _ = flow.forward(x)
+    back, _ = flow.to_noise(x)
     np.testing.assert_allclose(back, z, atol=1e-4)
     samples = flow.sample(5, seed=1)
     assert samples.shape == (5, 4) and np.all(np.isfinite(flow.log_prob(samples)))

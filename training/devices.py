@@ -1,14 +1,15 @@
-"""Seeding and the `tf.distribute` strategy of the device flags."""
+"""Seeding, the backend, and the `tf.distribute` strategy of the device flags."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 
 import keras
-import tensorflow as tf
 
+from models.backend import BACKEND
 from preprocessing.files import InputError, stop_writing
 
 SEVERAL_MACHINES = "docs/devices-and-speed.md#several-machines"
@@ -19,8 +20,23 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+class OneDevice:
+    """The strategy of the JAX and PyTorch backends: one device, no replicas."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def jit_compile(flag: bool) -> bool:
+    """`compile(jit_compile=...)` of the --jit flag: XLA on TensorFlow (for GPUs; slower on
+    CPU), torch.compile on PyTorch; JAX always compiles its steps."""
+    return flag or BACKEND == "jax"
+
+
 @functools.cache
-def device_strategy(name: str = "auto", mixed_precision: bool = False) -> tf.distribute.Strategy:
+def device_strategy(name: str = "auto", mixed_precision: bool = False):
     """The `tf.distribute` strategy of `--strategy` (build and compile models in its scope);
     one per process. Apps create it before anything else runs on the devices, as
     `MultiWorkerMirroredStrategy` requires.
@@ -31,6 +47,15 @@ def device_strategy(name: str = "auto", mixed_precision: bool = False) -> tf.dis
     """
     if mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
+    if BACKEND != "tensorflow":
+        if name != "auto":
+            raise InputError(
+                f"--strategy {name} is TensorFlow's tf.distribute: rerun with "
+                f"KERAS_BACKEND=tensorflow, or drop the flag to train on one device with {BACKEND}"
+            )
+        return OneDevice()
+    import tensorflow as tf
+
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -48,10 +73,12 @@ def device_strategy(name: str = "auto", mixed_precision: bool = False) -> tf.dis
     return tf.distribute.get_strategy()
 
 
-def multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
+def multiworker_strategy():
     """`MultiWorkerMirroredStrategy` from `TF_CONFIG`; on the workers that are not the chief
     every file write is discarded (`preprocessing.files.stop_writing`), so the run folder,
     which every worker reads (on storage they share), is written by the chief alone."""
+    import tensorflow as tf
+
     task = cluster_task(os.environ.get("TF_CONFIG"))
     _fix_keras_for_multiworker()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -94,6 +121,7 @@ def _fix_keras_for_multiworker() -> None:
       which fails on nested batches (PixelDA's `((x_s, y_s), x_t)`): this worker's own
       share of the batch gives the same shapes without any communication.
     """
+    import tensorflow as tf
     from keras.src.backend.tensorflow import trainer
 
     if getattr(trainer, "mended_for_multiworker", False):

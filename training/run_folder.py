@@ -46,14 +46,18 @@ def run_folder(out: Path, flag: str = "--out") -> Path:
 
 
 def start_run(args: argparse.Namespace, identity: Iterable[str]) -> Path:
-    """Create the run folder and write `config.json` (every flag); apps check their inputs
+    """Create the run folder and write `config.json` (every flag, and the Keras backend:
+    a run resumes, and its checkpoints load, on any backend); apps check their inputs
     first, so a wrong path leaves no half-made run folder.
 
     A folder holding state from another configuration (the flags named in `identity`
     differ) is refused unless `--restart` clears it; the same flags resume.
     """
+    import keras  # here: apps that train nothing start without a deep-learning framework
+
     out = run_folder(args.out)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    config["backend"] = keras.backend.backend()
     previous = out / CONFIG
     if getattr(args, "restart", False):
         for name in RUN_STATE:

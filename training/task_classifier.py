@@ -7,7 +7,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from models.classifier import compiled_classifier
 from preprocessing.digit_pipelines import labelled_dataset
@@ -26,7 +25,7 @@ def train_task_classifier(
     validation: tuple[np.ndarray, np.ndarray],
     epochs: int,
     seed: int,
-    strategy: tf.distribute.Strategy,
+    strategy,
     batch_size: int = BATCH_SIZE,
     jit: bool = False,
     save_last: bool = True,
