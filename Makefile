@@ -3,6 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
+BACKENDS := $(VENV)/.backends
+
 .PHONY: demo test lint format bench clean
 
 $(BIN)/activate: requirements.txt
@@ -11,11 +13,18 @@ $(BIN)/activate: requirements.txt
 	$(BIN)/pip install -q -r requirements.txt
 	touch $(BIN)/activate
 
+# JAX and PyTorch, for the tests that run the models on every Keras backend
+$(BACKENDS): $(BIN)/activate requirements-jax.txt requirements-torch.txt
+	$(BIN)/pip install -q -r requirements-jax.txt -r requirements-torch.txt
+	touch $(BACKENDS)
+
 demo: $(BIN)/activate
 	$(BIN)/python -m apps.demo --out runs/demo
 
-test: $(BIN)/activate
+test: $(BIN)/activate $(BACKENDS)
 	$(BIN)/python -m pytest -q
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m backends
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m backends
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

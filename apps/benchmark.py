@@ -7,6 +7,7 @@ python -m apps.benchmark [--quick] [--json FILE] [--torch-python PY]
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import math
 import os
 import platform
@@ -14,8 +15,10 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from argparse import SUPPRESS
 from collections.abc import Callable
 from multiprocessing import get_context
 from pathlib import Path
@@ -27,6 +30,7 @@ import tensorflow as tf
 
 from apps.common import run_app
 from evaluation.reports import markdown_table
+from models.backend import BACKEND
 from models.classifier import build_classifier, compiled_classifier
 from models.endovae import EndoVAE
 from models.flows import MAF
@@ -37,13 +41,15 @@ from preprocessing.files import InputError, existing_path, write_json
 from preprocessing.kvasir_prepare import init_worker, process_file
 from preprocessing.pipelines import array_batches
 from preprocessing.synthetic_endoscopy import write_synthetic_kvasir
-from training.throughput import machine_rates, median_seconds, step_flops
+from training.throughput import fit_seconds, machine_rates, median_seconds, step_flops
 
 PARTS = ("classifier", "pixelda", "endovae", "inference", "flow", "prepare_kvasir")
 FRAME_SIZE = (1280, 1024)  # width, height of the generated endoscopy-like frames
 TORCH_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench" / "torch_reference.py"
 TORCH_MODES = ("eager", "channels_last", "compile", "channels_last+compile")
 FIT_EPOCH_SECONDS = 2.0
+# Variables that cap the instruction set: oneDNN's (TensorFlow, PyTorch's mkldnn) and ATen's
+ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -58,34 +64,31 @@ def parser() -> argparse.ArgumentParser:
         "--only", nargs="*", choices=PARTS, help=f"parts to time (default all: {' '.join(PARTS)})"
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--count-flops", choices=("classifier", "pixelda", "endovae"), help=SUPPRESS)
     return p
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Wall time of each epoch."""
-
-    def on_train_begin(self, logs=None):
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.start)
-
-
 def train_rates(model: keras.Model, dataset: tf.data.Dataset, batch: int, windows: int, steps: int):
-    """(bare train-step images/s, `fit` images/s) on the same batches of `dataset`. A `fit`
-    epoch lasts at least `FIT_EPOCH_SECONDS`, so that its fixed cost (callbacks, the
-    iterator) weighs on a cheap step no more than in a real run's long epochs."""
-    step = tf.function(model.train_step)
+    """(train-step images/s on one batch held in memory, `fit` images/s through the real
+    pipeline). A `fit` epoch lasts at least `FIT_EPOCH_SECONDS`, so that its fixed cost
+    (callbacks, the iterator) weighs on a cheap step no more than in a real run's epochs."""
     first = next(iter(dataset))
-    bare = median_seconds(lambda: step(first), windows, steps)
+    bare = fit_seconds(model, tf.data.Dataset.from_tensors(first).repeat(), steps, windows)
     steps = max(steps, math.ceil(FIT_EPOCH_SECONDS / bare))
-    timer = EpochTimer()
-    model.fit(dataset, steps_per_epoch=steps, epochs=windows + 1, verbose=0, callbacks=[timer])
-    fit = statistics.median(timer.seconds[1:]) / steps
-    return batch / bare, batch / fit
+    return batch / bare, batch / fit_seconds(model, dataset, steps, windows)
+
+
+def gflop_per_image(name: str, quick: bool) -> float:
+    """FLOPs of one train step of model case `name` per image, counted on TensorFlow's graph
+    (in a TensorFlow process when this one runs another backend: the same arithmetic)."""
+    if BACKEND == "tensorflow":
+        keras.utils.set_random_seed(0)
+        model, dataset, batch = model_cases(quick)[name]()
+        return step_flops(model, next(iter(dataset))) / batch / 1e9
+    command = [sys.executable, "-m", "apps.benchmark", "--count-flops", name]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def model_cases(quick: bool) -> dict[str, Callable[[], tuple[keras.Model, tf.data.Dataset, int]]]:
@@ -120,8 +123,7 @@ def inference_rows(windows: int, steps: int) -> list[dict]:
     ]
     rows = []
     for measure, model, images in cases:
-        forward = tf.function(lambda x, m=model: m(x, training=False))
-        seconds = median_seconds(lambda f=forward, x=images: f(x), windows, steps)
+        seconds = median_seconds(lambda m=model, x=images: m.predict_on_batch(x), windows, steps)
         rows.append({"measure": measure, "inference_img_s": len(images) / seconds})
     return rows
 
@@ -131,8 +133,7 @@ def flow_rows(windows: int) -> list[dict]:
     sampling (one pass per dimension and transform)."""
     flow = MAF(16 * 16 * 3, seed=0)
     images = np.random.default_rng(0).random((64, flow.dims), dtype=np.float32)
-    score = tf.function(flow.log_prob)
-    scoring = median_seconds(lambda: score(images), windows, 10)
+    scoring = median_seconds(lambda: flow.predict_on_batch(images), windows, 10)
     noise = np.random.default_rng(0).standard_normal((64, flow.dims)).astype(np.float32)
     sampling = median_seconds(lambda: flow.inverse(noise), windows, 1)
     return [
@@ -187,6 +188,9 @@ def check_inputs(args: argparse.Namespace) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
+    if args.count_flops:  # on TensorFlow, for a benchmark running another backend
+        print(gflop_per_image(args.count_flops, quick=True))
+        return
     check_inputs(args)
     windows, steps = (3, 3) if args.quick else (5, 10)
     parts = args.only or PARTS
@@ -197,13 +201,14 @@ def main(args: argparse.Namespace) -> None:
     for name, make in model_cases(args.quick).items():
         if name not in parts:
             continue
+        gflop = gflop_per_image(name, args.quick)
         keras.utils.set_random_seed(0)
         model, dataset, batch = make()
-        gflop = step_flops(model, next(iter(dataset))) / batch / 1e9
         conv = machine_rates(windows)["conv_gflop_s"]  # the machine's rate just now
         bare, fit = train_rates(model, dataset, batch, windows, steps)
         rows.append(
-            {"measure": f"{name} train (batch {batch})", "bare_step_img_s": bare, "fit_img_s": fit,
+            {"measure": f"{name} train (batch {batch}, {BACKEND})", "bare_step_img_s": bare,
+             "fit_img_s": fit,
              "fit_over_bare": fit / bare, "gflop_per_img": gflop, "conv_gflop_s": conv,
              "fraction_of_conv_rate": bare * gflop / conv}
         )  # fmt: skip
@@ -223,29 +228,32 @@ def main(args: argparse.Namespace) -> None:
                 continue
             keras.utils.set_random_seed(0)
             model, dataset, _ = model_cases(args.quick)[name]()
-            batch = (
-                next(iter(dataset.unbatch().batch(32)))
-                if name == "endovae"
-                else next(iter(dataset))
-            )
-            step = tf.function(model.train_step)
-            keras_rate = 32 / median_seconds(lambda b=batch, s=step: s(b), windows, steps)
+            batch = next(iter(dataset.unbatch().batch(32) if name == "endovae" else dataset))
+            memory = tf.data.Dataset.from_tensors(batch).repeat()
+            keras_rate = 32 / fit_seconds(model, memory, steps, windows)
             peers = {
                 mode: torch_rate(args.torch_python, args.torch_reference, name, steps, mode)
                 for mode in TORCH_MODES
             }
             best = max(peers, key=peers.get)
             rows.append(
-                {"measure": f"{name} train step, batch 32: Keras / best PyTorch peer ({best})",
+                {"measure": f"{name} train step, batch 32, {BACKEND}: Keras / best PyTorch "
+                 f"peer ({best})",
                  "bare_step_img_s": keras_rate,
                  **{f"torch_{mode}_img_s": rate for mode, rate in peers.items()},
                  "keras_over_best_torch": keras_rate / peers[best]}
             )  # fmt: skip
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
+    versions = {"tensorflow": tf.__version__}
+    if BACKEND != "tensorflow":
+        versions[BACKEND] = importlib.metadata.version(BACKEND)
+    cpuinfo = Path("/proc/cpuinfo")
+    isa = ", AVX-512" if cpuinfo.exists() and "avx512" in cpuinfo.read_text() else ""
+    limits = [f"{k}={os.environ[k]}" for k in ISA_LIMITS if k in os.environ]
     machine = (
-        f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"TF {tf.__version__}, Keras {keras.__version__}"
+        f"{platform.machine()}{isa}, {os.cpu_count()} cores, Keras {keras.__version__} on "
+        f"{BACKEND}; " + ", ".join([f"{k} {v}" for k, v in versions.items()] + limits)
     )
     print(f"\n{machine}\n")
     print(markdown_table(table.astype(object).where(table.notna(), ""), digits=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import keras
 from keras import layers
@@ -76,7 +77,10 @@ def build_discriminator(
         x = layers.Conv2D(f, 3, strides=2, padding="same", kernel_initializer=init)(x)
         x = layers.LeakyReLU(0.2)(constants.batch_norm()(x))
         x = layers.GaussianNoise(noise_std)(x)
-        x = layers.Dropout(dropout)(x)
+        # the seed Keras would draw itself (the same masks on TensorFlow and JAX), given
+        # explicitly so that PyTorch draws from the layer's state, which a resumed run
+        # restores, not from torch's global generator (its path for unseeded dropout)
+        x = layers.Dropout(dropout, seed=random.randint(1, 10**9))(x)
     x = layers.Flatten()(x)
     # a float32 probability keeps the cross-entropy stable under a mixed_float16 policy
     out = layers.Dense(

@@ -20,16 +20,21 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run(backend: str, *args) -> None:
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.backend_cases", *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+def run(*children: tuple) -> None:
+    """Run `(backend, *args)` children of `tests.backend_cases` side by side (two cores)."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.backend_cases", *map(str, args)],
+            env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for backend, *args in children
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +45,8 @@ def results(tmp_path_factory):
     (folder / "initial").mkdir()
     for case in CASES:
         build(case).save(folder / "initial" / f"{case}.keras")
-    for backend in BACKENDS:
-        run(backend, folder, "train")
-    for backend in ("torch", "tensorflow"):
-        run(backend, folder, "load", "jax")
+    run(*[(backend, folder, "train") for backend in BACKENDS])
+    run(*[(backend, folder, "load", "jax") for backend in ("torch", "tensorflow")])
     return {name.stem: dict(np.load(name)) for name in folder.glob("*.npz")}
 
 

@@ -405,6 +405,7 @@ CASES = [
 OUT_APPS = {"train_classifier", "train_pixelda", "train_endovae", "prepare_kvasir"}
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize(("app", "build", "message"), CASES)
 def test_bad_input_is_an_input_error_naming_it(tmp_path, app, build, message):
     module = importlib.import_module(f"apps.{app}")
@@ -476,3 +477,17 @@ def test_command_line_gives_one_line_and_exit_2_and_a_traceback_with_debug(tmp_p
     assert "of train_classifier, not of train_endovae" in stderr["evaluate"]
     assert processes["debug"].returncode == 1
     assert "Traceback" in stderr["debug"] and "InputError: --run" in stderr["debug"]
+
+
+@pytest.mark.backends
+def test_tf_distribute_is_refused_off_tensorflow_before_anything_is_written(tmp_path):
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("tf.distribute strategies run on TensorFlow")
+    from apps import train_endovae
+
+    data = write_prepared(tmp_path / "data", normal=4, abnormal=1)
+    argv = ["--data", str(data), "--out", str(tmp_path / "out"), "--strategy", "mirrored"]
+    message = r"--strategy mirrored is TensorFlow's tf\.distribute: rerun with KERAS_BACKEND"
+    with pytest.raises(InputError, match=message):
+        train_endovae.main(train_endovae.parser().parse_args(argv))
+    assert not (tmp_path / "out").exists()

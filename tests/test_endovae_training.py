@@ -61,6 +61,7 @@ def test_learning_rate_halves_after_patience_flat_epochs(tmp_path):
     assert "val_total_loss" in pd.read_csv(tmp_path / "history.csv")
 
 
+@pytest.mark.backends
 def test_interrupted_fit_resumes_at_the_right_epoch_with_the_same_weights(tmp_path):
     straight = tiny_vae()
     fit(straight, tmp_path / "a", 2)

@@ -36,7 +36,12 @@ APPS = {
 }
 
 
-@pytest.fixture(params=sorted(APPS))
+# PixelDA (two optimizers, batch norm, noise) is killed and resumed on JAX and PyTorch too.
+@pytest.fixture(
+    params=[
+        pytest.param(a, marks=[pytest.mark.backends] * (a == "train_pixelda")) for a in sorted(APPS)
+    ]
+)
 def command(request, tmp_path):
     arguments, loss = APPS[request.param]
     data = write_prepared(tmp_path / "data", normal=16, abnormal=2)

@@ -1,5 +1,6 @@
 """Throughput against the machine's own rates: timed windows, TensorFlow's convolution and
-matmul rates on this machine now, and the FLOPs of a compiled train step, counted."""
+matmul rates on this machine now (TensorFlow is installed with every backend), and the
+FLOPs of a compiled train step, counted on TensorFlow's graph."""
 
 from __future__ import annotations
 
@@ -31,11 +32,33 @@ def median_seconds(call: Callable[[], object], windows: int, repeats: int) -> fl
 
 
 def wait(result) -> None:
-    """Block until an asynchronous TensorFlow result is computed."""
-    for value in tf.nest.flatten(result):
-        if hasattr(value, "numpy"):
-            value.numpy()
+    """Block until an asynchronous result (TensorFlow, JAX) is computed."""
+    for value in keras.tree.flatten(result):
+        if value is not None:
+            keras.ops.convert_to_numpy(value)
             return
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def fit_seconds(model: keras.Model, dataset, steps: int, windows: int) -> float:
+    """Seconds per train step of `model.fit` on `dataset`: the median of `windows` epochs of
+    `steps` steps, after one epoch that compiles the step. The same compiled step on every
+    backend (a `tf.function`, a jitted JAX function, PyTorch's eager step)."""
+    timer = EpochTimer()
+    model.fit(dataset, steps_per_epoch=steps, epochs=windows + 1, verbose=0, callbacks=[timer])
+    return statistics.median(timer.seconds[1:]) / steps
 
 
 def machine_rates(windows: int) -> dict[str, float]:
