@@ -105,7 +105,12 @@ def add_pair_flags(parser: argparse.ArgumentParser) -> None:
         help="MNIST -> MNIST-M, or the offline demo pair (sklearn digits -> skimage photos)",
     )
     parser.add_argument("--mnist", type=Path, help="MNIST npz (default: keras download)")
-    parser.add_argument("--mnistm", type=Path, help="MNIST-M folder in the canonical layout")
+    parser.add_argument(
+        "--mnistm",
+        type=Path,
+        help="MNIST-M folder in the canonical layout, or 'download': Ganin's copy, downloaded "
+        "once into the Keras cache",
+    )
     parser.add_argument(
         "--mnistm-backgrounds", type=Path, help="colour photos to synthesize MNIST-M from"
     )

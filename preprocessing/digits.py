@@ -121,7 +121,8 @@ def check_pair(
     backgrounds: str | Path | None = None,
 ) -> None:
     """Refuse flags of a digit pair (`load_pair`'s) that name a missing file or folder, leave
-    MNIST-M out or give it twice; cheap, so apps call it before they write anything."""
+    MNIST-M out or give it twice; apps call it before they write anything. Cheap, but for
+    `--mnistm download`, whose first call downloads MNIST-M here (`mnistm_folder`)."""
     if pair == "digits-demo":
         return
     if pair != "mnist-mnistm":
@@ -134,8 +135,9 @@ def check_pair(
         )
     if mnistm is None and backgrounds is None:
         raise InputError(
-            "MNIST-M is needed: pass --mnistm DIR (canonical layout), or --mnistm-backgrounds "
-            "DIR of colour photos (e.g. BSDS500) to synthesize it, or --pair digits-demo"
+            "MNIST-M is needed: pass --mnistm download (a public copy), --mnistm DIR (canonical "
+            "layout), or --mnistm-backgrounds DIR of colour photos (e.g. BSDS500) to synthesize "
+            "it, or --pair digits-demo"
         )
     if mnistm is not None:
         mnistm_folder(mnistm)

@@ -11,6 +11,7 @@ import numpy as np
 
 from preprocessing.files import InputError, existing_path
 from preprocessing.mnist import PARTS, SIZE
+from preprocessing.mnistm_download import download_mnistm, is_download
 
 
 def read_mnistm(root: str | Path) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -108,8 +109,13 @@ def read_photos(folder: str | Path) -> list[np.ndarray]:
 
 
 def mnistm_folder(path: str | Path) -> Path:
-    """`--mnistm`, an existing folder."""
-    return existing_path(path, "--mnistm", "the one holding mnist_m_train/", folder=True)
+    """`--mnistm`, an existing folder, or `download`: the public copy in the Keras cache,
+    downloaded and extracted by the first call (`preprocessing.mnistm_download`)."""
+    if is_download(path):
+        return download_mnistm()
+    return existing_path(
+        path, "--mnistm", "the one holding mnist_m_train/, or download", folder=True
+    )
 
 
 def photo_folder(path: str | Path) -> Path:
