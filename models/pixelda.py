@@ -41,6 +41,7 @@ class Preset:
     bn_epsilon: float = 1e-5  # PyTorch's default
     clipnorm: float | None = None  # per-gradient norm clipping
     noise: str = "normal"  # z ~ N(0, 1) ("normal") or U(-1, 1) ("uniform"); see NOISES
+    d_padding: str = "symmetric"  # D's stride-2 convs (pixelda_networks.PADDINGS): padding=1
     batch_size: int = 32
     epochs: int = 20
 
@@ -48,7 +49,8 @@ class Preset:
 NOISES = ("normal", "uniform")  # the generator noise z: N(0, 1) or U(-1, 1)
 
 PRESETS = {
-    # The homework's PyTorch code: its z is torch.randn, N(0, 1) (its prose says U(-1, 1)).
+    # The homework's PyTorch code: its z is torch.randn, N(0, 1) (its prose says U(-1, 1));
+    # its nn.Conv2d(..., 3, 2, padding=1) pads D's inputs on every side.
     # Its w_d 0.013 looks like a slip of the official 0.1356.
     "homework": Preset(w_d=0.013, w_g_adv=0.011, w_g_task=0.01),
     # The official PixelDA code: its MNIST -> MNIST-M flags (domain loss, style transfer,
@@ -60,6 +62,7 @@ PRESETS = {
         bn_epsilon=1e-3,
         clipnorm=5.0,
         noise="uniform",
+        d_padding="same",  # TensorFlow's SAME (slim)
     ),
 }
 
@@ -212,7 +215,7 @@ def build_pixelda(
     constants = LayerConstants(preset.init_std, preset.bn_momentum, preset.bn_epsilon)
     model = PixelDA(
         build_generator(constants=constants),
-        build_discriminator(constants=constants),
+        build_discriminator(constants=constants, padding=preset.d_padding),
         build_classifier(init_std=preset.init_std),
         seed=seed,
         noise=preset.noise,

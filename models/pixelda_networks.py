@@ -27,6 +27,10 @@ class LayerConstants:
         return FusedBatchNorm(momentum=self.bn_momentum, epsilon=self.bn_epsilon, synchronized=True)
 
 
+# A stride-2 3x3 convolution of an even size: one pixel on every side, or the bottom/right only
+PADDINGS = ("symmetric", "same")
+
+
 def build_generator(
     image_shape: tuple[int, int, int] = (32, 32, 3),
     noise_dim: int = 10,
@@ -63,18 +67,28 @@ def build_discriminator(
     noise_std: float = 0.2,
     dropout: float = 0.1,
     constants: LayerConstants = LayerConstants(),
+    padding: str = "symmetric",
     name: str = "discriminator",
 ) -> keras.Model:
     """Image -> probability that it is a real target image.
 
     Conv 3x3 stride 2 blocks (64, 128, 256, 512), each BN and LeakyReLU 0.2, then Gaussian
-    noise (std 0.2) and dropout 0.1 that act in training only; dense -> sigmoid.
+    noise (std 0.2) and dropout 0.1 that act in training only; dense -> sigmoid. `padding`
+    (see `PADDINGS`): "symmetric" pads one pixel on every side (PyTorch's `padding=1`, the
+    homework), "same" pads the bottom and right only (TensorFlow's, the official code).
     """
+    if padding not in PADDINGS:
+        raise ValueError(f"padding {padding!r}: one of {PADDINGS}")
     init = constants.initializer()
     image = keras.Input(image_shape, name="image")
     x = image
     for f in filters:
-        x = layers.Conv2D(f, 3, strides=2, padding="same", kernel_initializer=init)(x)
+        if padding == "symmetric":
+            x = layers.ZeroPadding2D(1)(x)
+        x = layers.Conv2D(
+            f, 3, strides=2, padding="valid" if padding == "symmetric" else "same",
+            kernel_initializer=init,
+        )(x)  # fmt: skip
         x = layers.LeakyReLU(0.2)(constants.batch_norm()(x))
         x = layers.GaussianNoise(noise_std)(x)
         # the seed Keras would draw itself (the same masks on TensorFlow and JAX), given
