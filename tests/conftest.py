@@ -1,11 +1,10 @@
 """Shared test set-up: quiet TensorFlow, fixed seeds. Tests make their own tiny data."""
 
-import os
+import apps  # noqa: F401  (TensorFlow's environment, as the apps set it, before keras)
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import pytest  # noqa: E402
+# isort: split
+import keras
+import pytest
 
 
 @pytest.fixture(autouse=True)
