@@ -27,8 +27,8 @@ def test_train_then_evaluate_then_resume(tmp_path, capsys):
     command = ["--data", str(data), "--out", str(out), "--epochs", "1", "--batch-size", "8"]
     train_endovae.main(train_endovae.parser().parse_args([*command, "--copies", "1"]))
     split = json.loads((out / "split.json").read_text())
-    # the homework's order: 10 frames and their 10 copies split together, 80/20
-    assert (len(split["train"]), len(split["validation"])) == (16, 4)
+    # the homework's order: 10 frames and their 10 copies split together, 90/10
+    assert (len(split["train"]), len(split["validation"])) == (18, 2)
 
     evaluate_endovae.main(evaluate_endovae.parser().parse_args(["--run", str(out)]))
     assert {p.name for p in (out / "figures").glob("*.png")} == FIGURES
