@@ -23,8 +23,10 @@ demo: $(BIN)/activate
 
 test: $(BIN)/activate $(BACKENDS)
 	$(BIN)/python -m pytest -q
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m backends
-	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m backends
+	# the tests marked `backends` on JAX and on PyTorch, side by side (two cores)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m backends & jax=$$!; \
+	KERAS_BACKEND=torch $(BIN)/python -m pytest -q -m backends; torch=$$?; \
+	wait $$jax && exit $$torch
 
 lint: $(BIN)/activate
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

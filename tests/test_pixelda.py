@@ -267,3 +267,20 @@ def test_adaptation_dataset_hides_the_pairing_and_resumes_exactly():
     for a, b in zip(batches[6:], resumed.take(4).as_numpy_iterator(), strict=True):
         np.testing.assert_array_equal(a[1], b[1])
         np.testing.assert_array_equal(a[0][0], b[0][0])
+
+
+@pytest.mark.backends
+def test_dropout_draws_from_a_state_the_resume_restores():
+    """Keras on PyTorch draws an unseeded dropout from torch's global generator, which no
+    checkpoint holds: a resumed run then drew other masks (d_loss 4.6269 vs 4.6303 at epoch
+    2). Every dropout layer must be seeded (other random layers draw from their own state on
+    every backend)."""
+    model = build_pixelda(PRESETS["homework"], seed=0)
+    dropouts = [
+        layer
+        for net in (model.generator, model.discriminator, model.classifier)
+        for layer in net.layers
+        if isinstance(layer, keras.layers.Dropout)
+    ]
+    assert len(dropouts) == 4
+    assert all(layer.seed is not None for layer in dropouts)

@@ -36,12 +36,7 @@ APPS = {
 }
 
 
-# PixelDA (two optimizers, batch norm, noise) is killed and resumed on JAX and PyTorch too.
-@pytest.fixture(
-    params=[
-        pytest.param(a, marks=[pytest.mark.backends] * (a == "train_pixelda")) for a in sorted(APPS)
-    ]
-)
+@pytest.fixture(params=sorted(APPS))
 def command(request, tmp_path):
     arguments, loss = APPS[request.param]
     data = write_prepared(tmp_path / "data", normal=16, abnormal=2)
