@@ -17,7 +17,13 @@ import models.endovae  # noqa: F401
 import models.pixelda  # noqa: F401
 from tests.endovae_helpers import write_prepared
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+# TensorFlow's Eigen kernels: with a fixed thread count their reductions run in one order, so
+# two fresh processes with one seed agree bit for bit and any difference is the resume's.
+# oneDNN's (the apps' default) agreed bit for bit on every CPU checked but one CI machine,
+# where two side-by-side runs differed by 1 ulp (4.6159282 vs 4.6159286), a reduction order
+# that changed with the load. No tolerance bounds where that leads: Adam's first update is
+# lr * sign(g), so a gradient whose sign rounding decides moves a weight by 2 * lr.
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 # app -> (arguments besides --out, a loss column of history.csv). Small real configurations:
 # --quick evaluates on fewer images (FID/KID/PRDC), tiny batches and networks train fast.
 APPS = {
