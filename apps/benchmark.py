@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -171,10 +172,16 @@ def prepare_rows(frames: int, repeats: int) -> list[dict]:
 
 def torch_rate(python: str, reference: Path, which: str, steps: int, mode: str) -> float:
     """Images/s of the PyTorch reference step (batch 32) in one of `TORCH_MODES`, run in its
-    own Python."""
+    own Python; NaN, said on stderr, when that mode fails on this machine."""
     command = [python, str(reference), which, str(steps), mode]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"->\s*([\d.]+) img/s", out).group(1))
+    done = subprocess.run(command, capture_output=True, text=True)
+    found = re.search(r"->\s*([\d.]+) img/s", done.stdout)
+    if done.returncode == 0 and found:
+        return float(found.group(1))
+    code = done.returncode
+    how = signal.Signals(-code).name if code < 0 else f"exit code {code}"
+    print(f"torch peer {which} {mode} failed ({how}): left out of the best peer", file=sys.stderr)
+    return math.nan
 
 
 def check_inputs(args: argparse.Namespace) -> None:
@@ -235,7 +242,10 @@ def main(args: argparse.Namespace) -> None:
                 mode: torch_rate(args.torch_python, args.torch_reference, name, steps, mode)
                 for mode in TORCH_MODES
             }
-            best = max(peers, key=peers.get)
+            ran = {mode: rate for mode, rate in peers.items() if not math.isnan(rate)}
+            if not ran:
+                raise InputError(f"--torch-python {args.torch_python}: no PyTorch peer ran")
+            best = max(ran, key=ran.get)
             rows.append(
                 {"measure": f"{name} train step, batch 32, {BACKEND}: Keras / best PyTorch "
                  f"peer ({best})",
