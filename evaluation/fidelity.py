@@ -189,8 +189,8 @@ def keras_run(steps: int, batch: int, seed: int, snapshots: tuple[int, ...]) -> 
 
 def torch_run(reference: dict, settings: HomeworkSettings, snapshots: tuple[int, ...]) -> dict:
     """The PyTorch mirror from the Keras run's initial arrays, on its batches and draws; and
-    `nudged`, its Adam moments after step 1 from every initial weight moved by 2^-22 of
-    itself (a few roundings): how much this model amplifies rounding into its gradients."""
+    `nudged`, its weights and Adam moments after step 1 from every initial weight moved by
+    2^-22 of itself (a few roundings): how much this model amplifies rounding."""
     import torch
 
     sign = np.random.default_rng(0)
@@ -213,7 +213,7 @@ def torch_run(reference: dict, settings: HomeworkSettings, snapshots: tuple[int,
         run["losses"].append(mirror.train_step(x_s, y_s, x_t, z, draws))
         if step == 1:
             nudged.train_step(x_s, y_s, x_t, z, draws)
-            run["nudged"] = nudged.adam_moments()
+            run["nudged"] = {"arrays": nudged.arrays(), "moments": nudged.adam_moments()}
         if step in snapshots:
             run["snapshots"][step] = {"arrays": mirror.arrays(), "moments": mirror.adam_moments()}
     return run
