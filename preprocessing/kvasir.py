@@ -94,8 +94,13 @@ def _image_count(folder: Path) -> int:
 
 
 def list_files(folder: Path) -> list[Path]:
-    """The visible files of a class folder, sorted (non-images are rejected later)."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """The visible files of a class folder, sorted; broken links too, so that they are
+    rejected and counted with the non-images later rather than silently missing."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if (p.is_file() or (p.is_symlink() and not p.exists())) and not p.name.startswith(".")
+    )
 
 
 def source_table(

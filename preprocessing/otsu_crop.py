@@ -62,7 +62,13 @@ def decode_rgb(data: bytes) -> np.ndarray:
 
 def read_rgb(path: str | Path) -> np.ndarray:
     """Read an image file as RGB uint8 (see `decode_rgb`)."""
-    return decode_rgb(Path(path).read_bytes())
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise InputError(
+            f"broken link to {path.readlink()} (a relative target is read from the link's "
+            "own folder: make links with ln -sr or absolute paths)"
+        )
+    return decode_rgb(path.read_bytes())
 
 
 def otsu_mask(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:

@@ -79,6 +79,8 @@ ODD_FILES = {
     "borderless.png": (pil(frame()[30:90, 45:105]), "written", ""),
     "white.png": (opencv(np.full((80, 90, 3), 255, np.uint8)), "rejected", "uniform"),
     "polyps-0000.png": (pil(frame()), "rejected", "duplicate name in group"),  # as the .jpg
+    # `ln -s ../x.jpg folder/` links to folder/../x.jpg: a link to nothing
+    "link.jpg": (lambda path: path.symlink_to("../nowhere.jpg"), "rejected", "broken link to"),
 }
 
 
@@ -114,7 +116,7 @@ def test_odd_images_are_counted_in_the_summary(prepared):
     abnormal = records[records.group == "abnormal"]
     summary = pd.read_csv(out / "summary.csv").set_index(["group", "size"]).images
     assert summary["abnormal", "all"] == (abnormal.status == "written").sum() == 2 + 5
-    assert summary["abnormal", "rejected"] == (abnormal.status == "rejected").sum() == 9
+    assert summary["abnormal", "rejected"] == (abnormal.status == "rejected").sum() == 10
     assert summary["normal", "rejected"] == 0
 
 
