@@ -114,15 +114,16 @@ def compare(keras_side: dict, torch_side: dict, step: int, lr: float) -> list[Ro
         rows.append(_row(f"{net} weights: max |dw| / lr", float(dw.max()), 2.0 * step + stored))
         if step == 1:
             plain = [n for n in names if n not in biases]
-            flipped, near = (
-                np.abs(_cat(arrays, plain) - _cat(t_arr, plain)) / lr > FLIP
+            reference = _cat(t_arr, plain)
+            flipped, nudge_flipped = (
+                np.abs(_cat(arrays, plain) - reference) / lr > FLIP
                 for arrays in (k_arr, torch_side["nudged"]["arrays"])
             )
             rows.append(
                 _row(
                     f"{net} weights: share with |dw| > {FLIP} lr",
                     float(flipped.mean()),
-                    4 * float(near.mean()) + FLIP_COUNT / flipped.size,
+                    4 * float(nudge_flipped.mean()) + FLIP_COUNT / flipped.size,
                 )
             )
             nudged = torch_side["nudged"]["moments"]
