@@ -8,6 +8,8 @@ import math
 import keras
 from keras import layers, ops
 
+from models import conv as strided
+
 DIGITS_SHAPE = (32, 32, 3)
 INIT_STD = 0.02  # the paper's weights: N(0, 0.02)
 
@@ -80,7 +82,7 @@ def build_resnet_generator(
         if pad:
             x = ReflectionPadding2D(pad)(x)
         padding = "valid" if pad or size == 1 else "same"
-        return layers.Conv2D(n, size, strides, padding, use_bias=False, kernel_initializer=init)(x)
+        return strided.Conv2D(n, size, strides, padding, use_bias=False, kernel_initializer=init)(x)
 
     image = keras.Input(image_shape, name="image")
     x = _instance_norm(conv(image, filters, 7, pad=3))  # c7s1-64
@@ -91,7 +93,7 @@ def build_resnet_generator(
         h = _instance_norm(conv(h, filters * 4, 3, pad=1), activation=None)
         x = layers.Add()([x, h])
     for mult in (2, 1):  # u128, u64
-        x = layers.Conv2DTranspose(
+        x = strided.Conv2DTranspose(
             filters * mult, 3, 2, "same", use_bias=False, kernel_initializer=init
         )(x)
         x = _instance_norm(x)
@@ -119,7 +121,7 @@ def build_patchgan_discriminator(
     x = image
     for i in range(n + 1):
         first, last = i == 0, i == n
-        x = layers.Conv2D(
+        x = strided.Conv2D(
             filters * min(2**i, 8),
             4,
             strides=1 if last else 2,

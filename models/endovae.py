@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from models import conv as strided
 from models.backend import minimize
 from models.base import OneOptimizerModel
 from models.distributed import global_mean
@@ -103,7 +104,7 @@ def build_encoder(
     images = keras.Input(input_shape, name="image")
     x = images
     for f, s in zip(filters, strides, strict=True):
-        x = layers.Conv2D(f, 3, strides=s, padding="same", activation="relu")(x)
+        x = strided.Conv2D(f, 3, strides=s, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(dense_units, activation="relu")(x)
     mu = layers.Dense(latent_dim, name="latent_mu")(x)
@@ -127,7 +128,7 @@ def build_decoder(
     x = layers.Reshape(start_shape)(x)
     for i, f in enumerate(filters):
         if i % 2 == 0:
-            x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
+            x = strided.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(x)
         else:
             x = layers.Conv2D(f, 3, padding="same", activation="relu")(x)
     images = layers.Conv2D(channels, 3, padding="same", activation="sigmoid", dtype="float32")(x)

@@ -8,6 +8,7 @@ import random
 import keras
 from keras import layers
 
+from models import conv as strided
 from models.batch_norm import FusedBatchNorm
 
 
@@ -85,7 +86,7 @@ def build_discriminator(
     for f in filters:
         if padding == "symmetric":
             x = layers.ZeroPadding2D(1)(x)
-        x = layers.Conv2D(
+        x = strided.Conv2D(
             f, 3, strides=2, padding="valid" if padding == "symmetric" else "same",
             kernel_initializer=init,
         )(x)  # fmt: skip
