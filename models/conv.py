@@ -31,8 +31,10 @@ def _on_xla_cpu() -> bool:
 @functools.cache
 def _tap_conv():
     """`conv(x, k, strides, pads, lhs_dilation)`: `lax.conv_general_dilated` on NHWC inputs
-    and HWIO kernels, whose input gradient (strided) or kernel gradient (input-dilated, the
-    transposed convolution) is computed tap by tap."""
+    and HWIO kernels, either strided (`lhs_dilation` 1: its input gradient computed tap by
+    tap) or a transposed convolution (`strides` 1, the input dilated: its kernel gradient
+    computed tap by tap). Tap (a, b) of output pixel p meets input pixel u where
+    s p + a = pad_low + d u (s the stride, d the dilation): one matmul per tap."""
     import jax
     import jax.numpy as jnp
     from jax import lax
@@ -43,6 +45,16 @@ def _tap_conv():
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )  # fmt: skip
 
+    def pad(t, low, high):
+        return lax.pad(
+            t, jnp.zeros((), t.dtype), ((0, 0, 0), *zip(low, high, (0, 0), strict=True), (0, 0, 0))
+        )
+
+    def every(t, start, step, count):
+        """t[:, start + step * i] for i < count, in both spatial axes."""
+        end = [s + d * (n - 1) + 1 for s, d, n in zip(start, step, count, strict=True)]
+        return lax.slice(t, (0, *start, 0), (t.shape[0], *end, t.shape[3]), (1, *step, 1))
+
     @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
     def conv(x, k, strides, pads, lhs_dilation):
         return native(x, k, strides, pads, lhs_dilation)
@@ -51,24 +63,15 @@ def _tap_conv():
         return native(x, k, strides, pads, lhs_dilation), (x, k)
 
     def backward(strides, pads, lhs_dilation, saved, g):
-        # y[n, p, q] = sum over taps (a, b) of xp[n, s*p + a, s*q + b] @ k[a, b], where xp is
-        # the input dilated by `lhs_dilation` and padded by `pads`: each tap is one matmul.
         x, k = saved
-        (sh, sw), (ho, wo) = strides, g.shape[1:3]
-        spatial = tuple((*p, d - 1) for p, d in zip(pads, lhs_dilation, strict=True))
-        zero = jnp.zeros((), x.dtype)
-        xp, unpad = jax.vjp(lambda x: lax.pad(x, zero, ((0, 0, 0), *spatial, (0, 0, 0))), x)
-
-        def tap(xp, a, b):
-            end = (xp.shape[0], a + sh * (ho - 1) + 1, b + sw * (wo - 1) + 1, xp.shape[3])
-            return lax.slice(xp, (0, a, b, 0), end, (1, sh, sw, 1))
-
+        low = [p[0] for p in pads]
         taps = [(a, b) for a in range(k.shape[0]) for b in range(k.shape[1])]
         if strides == (1, 1):
             dx = jax.vjp(lambda x: native(x, k, strides, pads, lhs_dilation), x)[1](g)[0]
-        else:
+        else:  # tap (a, b) of g[p] meets xp[s p + a], xp the padded input
+            xp, unpad = jax.vjp(lambda x: pad(x, low, [p[1] for p in pads]), x)
             dxp = sum(
-                jax.vjp(lambda xp, a=a, b=b: tap(xp, a, b), xp)[1](
+                jax.vjp(lambda xp, a=a, b=b: every(xp, (a, b), strides, g.shape[1:3]), xp)[1](
                     jnp.einsum("nhwo,io->nhwi", g, k[a, b])
                 )[0]
                 for a, b in taps
@@ -76,9 +79,22 @@ def _tap_conv():
             dx = unpad(dxp)[0]
         if lhs_dilation == (1, 1):
             dk = jax.vjp(lambda k: native(x, k, strides, pads, lhs_dilation), k)[1](g)[0]
-        else:
-            dk = jnp.stack([jnp.einsum("nhwi,nhwo->io", tap(xp, a, b), g) for a, b in taps])
-            dk = dk.reshape(k.shape)
+        else:  # tap (a, b) of x[u] meets g[d u + pad_low - a], g padded to reach every one
+            n_in, n_out = x.shape[1:3], g.shape[1:3]
+            g_low = [max(0, size - 1 - p) for size, p in zip(k.shape[:2], low, strict=True)]
+            g_high = [
+                max(0, p + d * (n - 1) + 1 - m)
+                for p, d, n, m in zip(low, lhs_dilation, n_in, n_out, strict=True)
+            ]
+            gp = pad(g, g_low, g_high)
+            dk = jnp.stack([
+                jnp.einsum(
+                    "nhwi,nhwo->io",
+                    x,
+                    every(gp, (low[0] - a + g_low[0], low[1] - b + g_low[1]), lhs_dilation, n_in),
+                )
+                for a, b in taps
+            ]).reshape(k.shape)  # fmt: skip
         return dx, dk
 
     conv.defvjp(forward, backward)

@@ -23,7 +23,8 @@ GEOMETRIES = [
     (7, 9, 5, 3, 3, 4, (1, 1), ((2, 2), (2, 2)), (2, 2)),  # "valid" conv-transpose, odd sizes
     (6, 6, 8, 3, 3, 6, (2, 2), ((0, 0), (0, 0)), (1, 1)),  # PixelDA's discriminator, padded
     (13, 10, 4, 4, 4, 3, (2, 2), ((1, 2), (1, 1)), (1, 1)),  # CycleGAN's 4x4, uneven "same"
-    (5, 7, 4, 3, 2, 3, (2, 3), ((-1, 2), (2, 0)), (3, 2)),  # negative pad, mixed dilation
+    (5, 7, 4, 3, 2, 3, (1, 1), ((0, 2), (1, 0)), (3, 2)),  # uneven pads and dilations
+    (8, 11, 3, 2, 3, 4, (3, 2), ((0, 2), (1, 0)), (1, 1)),  # uneven strides
 ]
 
 
