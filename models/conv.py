@@ -2,7 +2,7 @@
 and for anything else, Keras' own layers).
 
 XLA:CPU computes a stride-2 convolution's input gradient, and a transposed convolution's
-kernel gradient, with a generic loop: up to 40x its forward pass on EndoVAE's decoder and
+kernel gradient, with a generic loop: 30-50x their forward pass on EndoVAE's decoder and
 PixelDA's discriminator (docs/devices-and-speed.md#jax-on-cpu-the-gradients-xla-computes-slowly).
 These layers compute that gradient instead as one matrix product per kernel tap: the same
 sums in another order, so the same numbers to float32 rounding. Same variables, config,
