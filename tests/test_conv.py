@@ -1,8 +1,10 @@
 """models.conv: the tap-by-tap gradients are the gradients XLA computes itself.
 
 Inputs, kernels and output gradients are small integers (|v| <= 3), so every product is an
-integer <= 9 and every sum here (at most 4 x 13 x 13 x 8 x 9 taps' terms, under 2^24) is an
-integer exact in float32 in any order: the two computations must agree exactly, on any CPU.
+integer of size at most 9, and every sum here has fewer than 2,000 terms (the longest: a
+kernel gradient over 4 images of 18 x 18 output pixels): every partial sum is an integer
+below 2^24, exact in float32 in any order. The two computations must agree exactly, on any
+CPU, and any misplaced tap changes the result.
 """
 
 from __future__ import annotations
